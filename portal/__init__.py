@@ -1,0 +1,92 @@
+"""Duet: the collaboration portal for brands and creators."""
+
+import logging
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_login import current_user
+
+from portal import errors, queue, security
+from portal.config import load_config
+from portal.database import render_migration_type
+from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.money import format_amount
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def create_app(config_name=None, overrides=None):
+    """Build the app from the environment's settings plus optional overrides."""
+    app = Flask(__name__)
+    app.config.update(load_config(config_name))
+    if overrides:
+        app.config.update(overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    queue.init_app(app)
+    app.config["RATELIMIT_STORAGE_URI"] = queue.limiter_storage_uri(app.config["REDIS_URL"])
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=MIGRATIONS_DIR,
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_migration_type,
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    login_manager.session_protection = None  # server-side session records do this job
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    _register_models()
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_commands(app)
+    return app
+
+
+def _register_models():
+    """Import every domain's models so the metadata (and Alembic) sees them."""
+    from portal.accounts import models as _accounts  # noqa: F401
+    from portal.notifications import models as _notifications  # noqa: F401
+
+
+def _register_blueprints(app):
+    """One blueprint per domain."""
+    from portal.accounts import auth as _auth  # noqa: F401 (registers the user loader)
+    from portal.accounts.views import bp as accounts_bp
+    from portal.admin.views import bp as admin_bp
+    from portal.dashboard.views import bp as dashboard_bp
+    from portal.health.views import bp as health_bp
+
+    for blueprint in (dashboard_bp, accounts_bp, admin_bp, health_bp):
+        app.register_blueprint(blueprint)
+
+
+def _localtime(value, fmt="%d %b %Y, %H:%M"):
+    """Show a UTC time in the signed-in user's time zone."""
+    if value is None:
+        return ""
+    zone = current_user.timezone if current_user and current_user.is_authenticated else "UTC"
+    return value.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def _register_template_helpers(app):
+    """Filters the templates share."""
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["localtime"] = _localtime
+    app.jinja_env.filters["money"] = format_amount
+    app.jinja_env.globals["app_name"] = "Duet"
+
+
+def _register_commands(app):
+    """flask seed-demo and friends."""
+    from portal.demo import seed_demo_command
+
+    app.cli.add_command(seed_demo_command)

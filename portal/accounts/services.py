@@ -1,0 +1,321 @@
+"""Every state change of accounts: sign-up, sessions, passwords, brands, profiles."""
+
+import hashlib
+import secrets
+
+from sqlalchemy import select, update
+
+from portal.accounts.models import (
+    AccountKind,
+    Brand,
+    BrandInvitation,
+    BrandMembership,
+    BrandRole,
+    CreatorHandle,
+    CreatorNiche,
+    CreatorProfile,
+    CreatorRate,
+    PasswordResetToken,
+    User,
+    UserSession,
+)
+from portal.accounts.passwords import hash_password, needs_rehash, verify_password
+from portal.database import utcnow
+from portal.errors import DomainError, InvalidState, NotAllowed
+from portal.extensions import db
+
+
+class EmailTaken(DomainError):
+    """An account with this email exists already."""
+
+
+class BrandNameTaken(DomainError):
+    """A brand with this name exists already."""
+
+
+class TokenInvalid(DomainError):
+    """A reset or invitation link is unknown, used, revoked or expired."""
+
+    status_code = 404
+
+
+def normalize_email(email):
+    """Emails compare case-insensitively and without surrounding space."""
+    return email.strip().lower()
+
+
+def token_digest(raw_token):
+    """What is stored of a link token: its SHA-256, so a database leak opens nothing."""
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+def _new_token():
+    """A random URL-safe token and its digest."""
+    raw = secrets.token_urlsafe(32)
+    return raw, token_digest(raw)
+
+
+def _ensure_email_free(email):
+    """Refuse an email another account uses."""
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailTaken("An account with this email already exists. Sign in instead.")
+
+
+def create_user(email, name, password, kind, *, timezone="UTC", now=None):
+    """Create an account; password None leaves it without one until a reset link sets it."""
+    email = normalize_email(email)
+    _ensure_email_free(email)
+    user = User(
+        email=email,
+        name=name.strip(),
+        password_hash=hash_password(password) if password else None,
+        kind=kind,
+        timezone=timezone,
+        created_at=now or utcnow(),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def create_brand(owner, name, *, now=None):
+    """Create a brand with its first owner."""
+    name = name.strip()
+    if db.session.scalar(select(Brand.id).where(Brand.name == name)) is not None:
+        raise BrandNameTaken("A brand with this name already exists.")
+    brand = Brand(name=name, created_at=now or utcnow())
+    brand.memberships.append(BrandMembership(user=owner, role=BrandRole.owner))
+    db.session.add(brand)
+    db.session.flush()
+    return brand
+
+
+def register_brand_member(email, name, password, brand_name, *, timezone="UTC", now=None):
+    """Sign-up of a brand user together with their new brand."""
+    user = create_user(email, name, password, AccountKind.brand, timezone=timezone, now=now)
+    create_brand(user, brand_name, now=now)
+    return user
+
+
+def register_creator(email, name, password, display_name, *, timezone="UTC", now=None):
+    """Sign-up of a creator with an empty creator profile."""
+    user = create_user(email, name, password, AccountKind.creator, timezone=timezone, now=now)
+    user.creator_profile = CreatorProfile(display_name=(display_name or name).strip())
+    db.session.flush()
+    return user
+
+
+def authenticate(email, password):
+    """The active user with these credentials, or None (same work either way)."""
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or user.is_disabled:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def start_session(user, *, user_agent="", ip_address="", now=None):
+    """Record a new sign-in and return it; its id goes into the session cookie."""
+    record = UserSession(
+        id=secrets.token_urlsafe(32),
+        user=user,
+        created_at=now or utcnow(),
+        user_agent=user_agent[:255],
+        ip_address=ip_address[:64],
+    )
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def end_session(session_id, *, now=None):
+    """Revoke one sign-in (logout)."""
+    db.session.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+
+
+def end_sessions(user, *, keep_session_id=None, now=None):
+    """Revoke every sign-in of a user, except optionally the current one."""
+    condition = [UserSession.user_id == user.id, UserSession.revoked_at.is_(None)]
+    if keep_session_id:
+        condition.append(UserSession.id != keep_session_id)
+    db.session.execute(update(UserSession).where(*condition).values(revoked_at=now or utcnow()))
+
+
+def _set_password(user, new_password, *, keep_session_id=None, now=None):
+    """Store a new password, void reset links and end other sessions."""
+    now = now or utcnow()
+    user.password_hash = hash_password(new_password)
+    db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    end_sessions(user, keep_session_id=keep_session_id, now=now)
+
+
+def change_password(user, current_password, new_password, *, keep_session_id, now=None):
+    """Change a password after re-checking the current one; other sessions end."""
+    if not verify_password(user.password_hash, current_password):
+        raise NotAllowed("Your current password is not correct.")
+    _set_password(user, new_password, keep_session_id=keep_session_id, now=now)
+
+
+def create_password_reset(user, ttl, *, now=None):
+    """A new single-use reset link for a user; returns the raw token to email."""
+    now = now or utcnow()
+    raw, digest = _new_token()
+    db.session.add(
+        PasswordResetToken(user=user, token_hash=digest, created_at=now, expires_at=now + ttl)
+    )
+    db.session.flush()
+    return raw
+
+
+def find_reset_token(raw_token, *, now=None):
+    """The usable reset token for a raw link token, or raise TokenInvalid."""
+    now = now or utcnow()
+    token = db.session.scalar(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == token_digest(raw_token))
+    )
+    if token is None or token.used_at or token.expires_at <= now or token.user.is_disabled:
+        raise TokenInvalid("This reset link is invalid or has expired. Ask for a new one.")
+    return token
+
+
+def reset_password(raw_token, new_password, *, now=None):
+    """Set a new password through a reset link; the link and every session end."""
+    now = now or utcnow()
+    token = find_reset_token(raw_token, now=now)
+    _set_password(token.user, new_password, now=now)
+    return token.user
+
+
+def update_settings(user, name, timezone):
+    """Change a user's name and time zone."""
+    user.name = name.strip()
+    user.timezone = timezone
+
+
+def set_user_disabled(user, actor, disabled, *, now=None):
+    """Disable (ending every session) or re-enable an account; admins only."""
+    if not actor.is_admin:
+        raise NotAllowed("Only administrators can disable users.")
+    if user.id == actor.id:
+        raise InvalidState("You can't disable your own account.")
+    user.is_disabled = disabled
+    if disabled:
+        end_sessions(user, now=now)
+
+
+def create_mediator(actor, email, name, *, now=None):
+    """An admin adds a mediator, who sets a password through an emailed link."""
+    if not actor.is_admin:
+        raise NotAllowed("Only administrators can create mediators.")
+    return create_user(email, name, None, AccountKind.mediator, now=now)
+
+
+def membership_of(user, brand):
+    """The user's membership of a brand, or None."""
+    return db.session.scalar(
+        select(BrandMembership).where(
+            BrandMembership.brand_id == brand.id, BrandMembership.user_id == user.id
+        )
+    )
+
+
+def invite_member(brand, actor, email, role, ttl, *, now=None):
+    """An owner invites a teammate by email; returns the invitation and its raw token."""
+    membership = membership_of(actor, brand)
+    if membership is None or membership.role is not BrandRole.owner:
+        raise NotAllowed("Only brand owners can invite teammates.")
+    email = normalize_email(email)
+    existing = db.session.scalar(select(User).where(User.email == email))
+    if existing is not None and membership_of(existing, brand) is not None:
+        raise InvalidState(f"{email} is already on the team.")
+    if existing is not None and existing.kind is not AccountKind.brand:
+        raise InvalidState(f"{email} belongs to a {existing.kind.value} account.")
+    now = now or utcnow()
+    raw, digest = _new_token()
+    invitation = BrandInvitation(
+        brand=brand,
+        email=email,
+        role=role,
+        token_hash=digest,
+        invited_by=actor,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    return invitation, raw
+
+
+def find_invitation(raw_token, *, now=None):
+    """The open invitation for a raw link token, or raise TokenInvalid."""
+    now = now or utcnow()
+    invitation = db.session.scalar(
+        select(BrandInvitation).where(BrandInvitation.token_hash == token_digest(raw_token))
+    )
+    if (
+        invitation is None
+        or invitation.accepted_at
+        or invitation.revoked_at
+        or invitation.expires_at <= now
+    ):
+        raise TokenInvalid("This invitation is invalid, used or expired. Ask for a new one.")
+    return invitation
+
+
+def accept_invitation(invitation, user, *, now=None):
+    """The invited person joins the brand with the invited role."""
+    if normalize_email(user.email) != invitation.email:
+        raise NotAllowed("This invitation was sent to another email address.")
+    if user.kind is not AccountKind.brand:
+        raise InvalidState("Only brand accounts can join a brand team.")
+    invitation.accepted_at = now or utcnow()
+    if membership_of(user, invitation.brand) is None:
+        db.session.add(BrandMembership(brand=invitation.brand, user=user, role=invitation.role))
+    db.session.flush()
+
+
+def revoke_invitation(invitation, actor, *, now=None):
+    """An owner withdraws an invitation that has not been accepted."""
+    membership = membership_of(actor, invitation.brand)
+    if membership is None or membership.role is not BrandRole.owner:
+        raise NotAllowed("Only brand owners can withdraw invitations.")
+    if invitation.accepted_at:
+        raise InvalidState("This invitation was already accepted.")
+    invitation.revoked_at = invitation.revoked_at or now or utcnow()
+
+
+def update_creator_profile(
+    profile, *, display_name, bio, audience_size, currency, handles, niches, rates
+):
+    """Replace a creator's profile details: handles {platform: handle}, rates {kind: minor}."""
+    profile.display_name = display_name.strip()
+    profile.bio = bio.strip()
+    profile.audience_size = audience_size
+    profile.currency = currency
+    # Delete the old rows first: the unit of work would insert before deleting.
+    profile.handles.clear()
+    profile.niches.clear()
+    profile.rates.clear()
+    db.session.flush()
+    profile.handles = [
+        CreatorHandle(platform=platform, handle=handle.strip().lstrip("@"))
+        for platform, handle in handles.items()
+        if handle and handle.strip().lstrip("@")
+    ]
+    profile.niches = [CreatorNiche(name=name) for name in sorted(set(niches))]
+    profile.rates = [
+        CreatorRate(kind=kind, amount_minor=amount, currency=currency)
+        for kind, amount in rates.items()
+        if amount
+    ]
+    db.session.flush()

