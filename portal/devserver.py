@@ -15,7 +15,7 @@ import time
 from portal.config import instance_dir, load_config
 from portal.demo import DEMO_LOGINS, DEMO_PASSWORD
 from portal.notifications.sink import start_sink
-from portal.queue import start_embedded_redis
+from portal.queue import start_embedded_redis, stop_embedded_redis
 
 BIN = os.path.dirname(sys.executable)
 
@@ -38,7 +38,7 @@ def _prepare_environment(env):
     if not env.get("REDIS_URL"):
         server, url = start_embedded_redis(load_config(env=env)["EMBEDDED_REDIS_PATH"])
         env["REDIS_URL"] = url
-        cleanups.append(server.shutdown)
+        cleanups.append(lambda: stop_embedded_redis(server, owner=True))
     if not env.get("MAIL_HOST"):
         port = _free_port(int(env.get("MAIL_PORT", "1025")))
         sink = start_sink(load_config(env=env)["DEV_MAILDIR"], port=port)

