@@ -7,9 +7,9 @@ from contextlib import suppress
 from pathlib import Path
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from flask import current_app
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
 from rq import Queue
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -57,7 +57,17 @@ def init_app(app):
         app.extensions["embedded_redis"] = server
         atexit.register(stop_embedded_redis, server)
         app.config["REDIS_URL"] = url
-    app.extensions["redis"] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    app.extensions["redis"] = redis_client(url)
+
+
+def redis_client(url):
+    """A Redis client that gives up quickly when Redis is down, so pages never hang on it."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 2),
+    )
 
 
 def limiter_storage_uri(url):

@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import redis
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
@@ -71,6 +70,7 @@ def test_settings(database_url, redis_url, tmp_root):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "DEV_MAILDIR": str(tmp_root / "mail"),
+        "PUBLIC_URL": "https://localhost",
         "MAIL_HOST": "127.0.0.1",
         "MAIL_PORT": 1,  # tests that send mail start an SMTP server and set the port
     }
@@ -105,7 +105,7 @@ def truncate_all(app):
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
                 for table in tables:
-                    conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (our table names)
+                    conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture(autouse=True)
@@ -213,12 +213,18 @@ def run_worker(test_settings):
     def run(*queues, extra_env=None):
         env = factories.child_env(test_settings, extra_env)
         command = [
-            sys.executable, "-m", "rq.cli", "worker", "--burst",
-            "--url", test_settings["REDIS_URL"],
-            "--job-class", "jobs.worker.AppJob",
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker",
+            "--burst",
+            "--url",
+            test_settings["REDIS_URL"],
+            "--job-class",
+            "jobs.worker.AppJob",
             *(queues or ("mail", "default", "payouts")),
         ]
-        result = subprocess.run(  # noqa: S603 (our own command)
+        result = subprocess.run(
             command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, result.stderr[-3000:]

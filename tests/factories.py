@@ -24,8 +24,17 @@ def _hash(password):
     return _hash_cache[password]
 
 
-def user(*, kind=AccountKind.brand, email=None, name=None, password=PASSWORD, brand=None,
-         role=BrandRole.owner, timezone="UTC", disabled=False):
+def user(
+    *,
+    kind=AccountKind.brand,
+    email=None,
+    name=None,
+    password=PASSWORD,
+    brand=None,
+    role=BrandRole.owner,
+    timezone="UTC",
+    disabled=False,
+):
     """A user of any kind; brand users get a brand (or join `brand`), creators a profile."""
     n = next(_sequence)
     kind = AccountKind(kind)

@@ -10,6 +10,7 @@ from wtforms import (
     IntegerField,
     PasswordField,
     RadioField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -25,7 +26,7 @@ from portal.money import CURRENCIES, AmountError, parse_amount
 def timezone_choices():
     """Every IANA time zone, sorted, UTC first."""
     zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
-    return [("UTC", "UTC"), *[(zone, zone.replace("_", " ")) for zone in zones]]
+    return [SelectChoice("UTC"), *[SelectChoice(z, z.replace("_", " ")) for z in zones]]
 
 
 def plain_text(form, field):
@@ -47,6 +48,11 @@ def new_password(email_field="email", name_field="name"):
     return validate
 
 
+def strip(value):
+    """Drop surrounding whitespace that users paste along with a value."""
+    return value.strip() if isinstance(value, str) else value
+
+
 EMAIL = [
     InputRequired(),
     Email(message="Enter an email address like name@example.com."),
@@ -58,7 +64,7 @@ NAME = [InputRequired(), Length(max=120), plain_text]
 class LoginForm(FlaskForm):
     """Sign in."""
 
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)], filters=[strip])
     password = PasswordField("Password", validators=[InputRequired(), Length(max=MAX_LENGTH)])
     next = HiddenField()
 
@@ -68,12 +74,12 @@ class SignupForm(FlaskForm):
 
     account_type = RadioField(
         "I am joining as",
-        choices=[("brand", "A brand"), ("creator", "A creator")],
+        choices=[SelectChoice("brand", "A brand"), SelectChoice("creator", "A creator")],
         default="brand",
         validators=[InputRequired()],
     )
     name = StringField("Your name", validators=NAME)
-    email = EmailField("Email", validators=EMAIL)
+    email = EmailField("Email", validators=EMAIL, filters=[strip])
     password = PasswordField("Password", validators=[InputRequired(), new_password()])
     brand_name = StringField("Brand name", validators=[Optional(), Length(max=120), plain_text])
     display_name = StringField(
@@ -85,16 +91,19 @@ class SignupForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.timezone.choices = timezone_choices()
 
-    def validate_brand_name(self, field):
-        """Brands need a name."""
-        if self.account_type.data == "brand" and not (field.data or "").strip():
-            raise ValidationError("Enter your brand's name.")
+    def validate(self, extra_validators=None):
+        """Field checks, then: brands need a name (Optional() would skip an inline check)."""
+        valid = super().validate(extra_validators)
+        if self.account_type.data == "brand" and not (self.brand_name.data or "").strip():
+            self.brand_name.errors = [*self.brand_name.errors, "Enter your brand's name."]
+            valid = False
+        return valid
 
 
 class ForgotPasswordForm(FlaskForm):
     """Ask for a reset link."""
 
-    email = EmailField("Email", validators=EMAIL)
+    email = EmailField("Email", validators=EMAIL, filters=[strip])
 
 
 class ResetPasswordForm(FlaskForm):
@@ -126,10 +135,10 @@ class ChangePasswordForm(FlaskForm):
 class InviteForm(FlaskForm):
     """Invite a teammate to the brand."""
 
-    email = EmailField("Email", validators=EMAIL)
+    email = EmailField("Email", validators=EMAIL, filters=[strip])
     role = SelectField(
         "Role",
-        choices=[(r.value, r.value.capitalize()) for r in BrandRole],
+        choices=[SelectChoice(r.value, r.value.capitalize()) for r in BrandRole],
         default=BrandRole.manager.value,
     )
 
@@ -150,7 +159,7 @@ class MediatorForm(FlaskForm):
     """An admin adds a mediator."""
 
     name = StringField("Name", validators=NAME)
-    email = EmailField("Email", validators=EMAIL)
+    email = EmailField("Email", validators=EMAIL, filters=[strip])
 
 
 class ConfirmForm(FlaskForm):
@@ -172,7 +181,7 @@ class CreatorProfileForm(FlaskForm):
         description="Comma-separated, e.g. outdoor, travel, cooking.",
         validators=[Optional(), Length(max=400)],
     )
-    currency = SelectField("Currency of your rates", choices=[(c, c) for c in CURRENCIES])
+    currency = SelectField("Currency of your rates", choices=[SelectChoice(c) for c in CURRENCIES])
 
     def niche_list(self):
         """Niches as clean lower-case words."""

@@ -14,8 +14,8 @@ class MaildirHandler:
     """aiosmtpd handler that stores every accepted message in a Maildir."""
 
     def __init__(self, path):
-        Path(path).mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(path, create=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.maildir = mailbox.Maildir(path, create=True)  # makes cur/, new/ and tmp/
 
     async def handle_DATA(self, server, session, envelope):
         """Accept the message and file it."""
@@ -36,7 +36,7 @@ def read_messages(path, limit=200):
         return []
     box = mailbox.Maildir(path, create=False)
     items = []
-    for key in box:
+    for key in box.iterkeys():
         with box.get_file(key) as handle:
             items.append((key, message_from_bytes(handle.read(), policy=policy.default)))
     items.sort(key=lambda item: _when(item[1]), reverse=True)
