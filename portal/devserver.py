@@ -88,8 +88,14 @@ def _stop(processes):
             process.kill()
 
 
+def _interrupt(_signum, _frame):
+    """Treat SIGTERM like Ctrl-C so the children are stopped too."""
+    raise KeyboardInterrupt
+
+
 def main():
     """Run everything until Ctrl-C or until one process dies."""
+    signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
     port = int(env.get("PORT", "5000"))
     env["PORT"] = str(port)
