@@ -72,7 +72,11 @@ def _start_processes(env, port):
         "worker": [sys.executable, "-m", "jobs.worker"],
         "cron": [os.path.join(BIN, "rq"), "cron", "--url", env["REDIS_URL"], "jobs.cron"],
     }
-    return {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+    # Own sessions: Ctrl-C reaches only this supervisor, which stops each child once.
+    return {
+        name: subprocess.Popen(cmd, env=env, start_new_session=True)
+        for name, cmd in commands.items()
+    }
 
 
 def _stop(processes):
@@ -89,12 +93,13 @@ def _stop(processes):
 
 
 def _interrupt(_signum, _frame):
-    """Treat SIGTERM like Ctrl-C so the children are stopped too."""
+    """SIGINT and SIGTERM stop the children, even where a shell ignored SIGINT."""
     raise KeyboardInterrupt
 
 
 def main():
     """Run everything until Ctrl-C or until one process dies."""
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
     port = int(env.get("PORT", "5000"))
