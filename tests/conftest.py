@@ -234,6 +234,31 @@ def run_worker(test_settings):
 
 
 @pytest.fixture
+def count_queries(app):
+    """Count the SQL statements a block runs: `with count_queries() as counter: ...`."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counting():
+        statements = []
+
+        def record(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return counting
+
+
+@pytest.fixture
 def migrated_downgrade(app):
     """Alembic downgrade/upgrade helpers inside the app context."""
     return downgrade, upgrade

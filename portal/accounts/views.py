@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from portal.accounts import auth, services
+from portal.accounts import auth, queries, services
 from portal.accounts.forms import (
     ChangePasswordForm,
     ConfirmForm,
@@ -215,26 +215,20 @@ def _brand_for_member(brand_id):
     return brand, membership
 
 
-def _team_response(brand, membership, form, status=200):
+def _team_response(brand, membership, form, status=None):
     """The team page, or only its team section for htmx."""
-    invitations = db.session.scalars(
-        db.select(BrandInvitation)
-        .where(
-            BrandInvitation.brand_id == brand.id,
-            BrandInvitation.accepted_at.is_(None),
-            BrandInvitation.revoked_at.is_(None),
-        )
-        .order_by(BrandInvitation.created_at.desc())
-    ).all()
-    context = dict(
+    return render_page(
+        "accounts/team.html",
+        "team",
+        status=status,
         brand=brand,
         membership=membership,
         form=form,
-        invitations=invitations,
+        members=queries.brand_members(brand),
+        invitations=queries.open_invitations(brand),
         confirm_form=ConfirmForm(),
         is_owner=membership.role is BrandRole.owner,
     )
-    return render_page("accounts/team.html", "team", status=status, **context)
 
 
 @bp.route("/brands/<int:brand_id>/team", methods=["GET", "POST"])
@@ -272,7 +266,7 @@ def team(brand_id):
                 if not request.htmx:
                     return redirect(url_for("accounts.team", brand_id=brand.id))
                 form = InviteForm(formdata=None)
-        return _team_response(brand, membership, form, 200 if not form.errors else 422)
+        return _team_response(brand, membership, form)
     return _team_response(brand, membership, form)
 
 
