@@ -4,7 +4,7 @@ import logging
 
 from flask import render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ MESSAGES = {
 
 def render_error(status, message=None):
     """The error as a full page, or as a fragment for htmx requests."""
+    if isinstance(request.routing_exception, SecurityError):
+        # A Host outside TRUSTED_HOSTS: no URL can be built, so no template can render.
+        return "Bad request: unknown host.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
     context = {
         "status": status,
         "title": TITLES.get(status, "Error"),

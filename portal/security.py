@@ -31,6 +31,16 @@ def refuse_cross_site_writes():
         abort(403)
 
 
+def refuse_nul_bytes():
+    """A NUL in the path, query or form is refused: no text we store may hold one.
+
+    PostgreSQL rejects it (the request would end in a 500) and SQLite's LIKE stops at it.
+    """
+    fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in fields):
+        abort(400)
+
+
 def set_security_headers(response):
     """CSP, HSTS, nosniff and friends; no caching of signed-in pages."""
     headers = response.headers
@@ -48,13 +58,18 @@ def set_security_headers(response):
     return response
 
 
+def redact_tokens(text):
+    """Text with every reset or invitation link token replaced by [redacted]."""
+    return TOKEN_PATH.sub(r"\1[redacted]", text)
+
+
 class RedactTokens(logging.Filter):
     """Replace link tokens in log lines with [redacted]."""
 
     def filter(self, record):
         """Rewrite the record's message in place; never drop it."""
         message = record.getMessage()
-        redacted = TOKEN_PATH.sub(r"\1[redacted]", message)
+        redacted = redact_tokens(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -63,6 +78,7 @@ class RedactTokens(logging.Filter):
 def init_app(app):
     """Install the hooks and the log filter."""
     app.before_request(refuse_cross_site_writes)
+    app.before_request(refuse_nul_bytes)
     app.after_request(set_security_headers)
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
         logger = logging.getLogger(name)

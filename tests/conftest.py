@@ -71,6 +71,8 @@ def test_settings(database_url, redis_url, tmp_root):
         "REDIS_URL": redis_url,
         "DEV_MAILDIR": str(tmp_root / "mail"),
         "PUBLIC_URL": "https://localhost",
+        # The test client then speaks HTTPS, so Secure cookies and the HTTPS Referer check apply.
+        "PREFERRED_URL_SCHEME": "https",
         "MAIL_HOST": "127.0.0.1",
         "MAIL_PORT": 1,  # tests that send mail start an SMTP server and set the port
     }
@@ -131,12 +133,17 @@ def app_ctx(app):
         db.session.remove()
 
 
+def https_client(app):
+    """A test client speaking HTTPS to localhost, with a same-origin Referer like a browser."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_REFERER"] = "https://localhost/"
+    return test_client
+
+
 @pytest.fixture
 def client(app):
-    """A test client that speaks HTTPS to localhost (so Secure cookies work)."""
-    test_client = app.test_client()
-    test_client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "localhost"})
-    return test_client
+    """The test's browser: HTTPS to localhost."""
+    return https_client(app)
 
 
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

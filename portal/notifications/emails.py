@@ -13,6 +13,7 @@ from portal.database import utcnow
 from portal.extensions import db
 from portal.notifications.models import OutboundEmail
 from portal.queue import enqueue_after_commit
+from portal.security import redact_tokens
 
 # SMTP failures are retried with backoff; the sweep catches whatever is left.
 SEND_RETRY = Retry(max=3, interval=[30, 120, 600])
@@ -83,4 +84,7 @@ def deliver_email(email, *, now=None):
     smtp_send(build_message(email, current_app.config["MAIL_SENDER"]), current_app.config)
     email.sent_at = now or utcnow()
     email.last_error = ""
+    # Once delivered, the stored copy keeps no live link: a database leak opens nothing.
+    email.text_body = redact_tokens(email.text_body)
+    email.html_body = redact_tokens(email.html_body)
     return True

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from portal.accounts.models import AccountKind, PasswordResetToken, User
 from portal.extensions import db
 from portal.notifications.models import OutboundEmail
+from tests.conftest import Browserless, https_client
 
 
 def test_user_list_searches_and_paginates(web, make_user):
@@ -62,10 +63,7 @@ def test_new_mediator_with_taken_email_gets_a_field_message(web, make_user):
 def test_disable_ends_sessions_and_enable_restores_sign_in(web, make_user, app):
     admin = make_user(kind="admin")
     target = make_user(kind="creator")
-    victim_client = app.test_client()
-    victim_client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "localhost"})
-    from tests.conftest import Browserless
-
+    victim_client = https_client(app)
     victim = Browserless(victim_client)
     victim.login(target.email)
     assert victim_client.get("/account").status_code == 200

@@ -106,3 +106,12 @@ def test_header_injection_in_subject_and_name_stays_in_one_header(app, app_ctx):
     raw = message.as_string()
     assert "\nBcc:" not in raw
     assert message["Bcc"] is None
+
+
+def test_sent_mail_keeps_no_live_link_in_the_database(app, app_ctx, smtp_server):
+    email_id = queue_one(app)
+    deliver_email(email_id)
+    email = db.session.get(OutboundEmail, email_id)
+    assert "/reset/x" not in email.text_body + email.html_body
+    assert "/reset/[redacted]" in email.text_body
+    assert "https://localhost/reset/x" in body_text(smtp_server.messages()[0])

@@ -1,0 +1,629 @@
+"""AC-1..AC-4: who may use each route; other brands' objects stay out of reach.
+
+`ACCESS` is the single table of who may use what. Every endpoint of the app must be in it,
+so a new route fails `test_access_table_names_every_route` until someone decides its roles.
+"""
+
+import hashlib
+import mailbox
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import url_for
+from sqlalchemy import func, select
+
+from portal.accounts import services
+from portal.accounts.models import (
+    AccountKind,
+    Brand,
+    BrandInvitation,
+    BrandMembership,
+    BrandRole,
+    CreatorProfile,
+    PasswordResetToken,
+    User,
+    UserSession,
+)
+from portal.accounts.passwords import verify_password
+from portal.extensions import db
+from portal.notifications.models import OutboundEmail
+from tests import factories
+from tests.conftest import Browserless, https_client
+
+ROLES = ("anon", "brand_owner", "brand_manager", "brand_viewer", "creator", "mediator", "admin")
+PUBLIC = "anyone, signed in or not"  # marker: the route is open to every role
+SIGNED_IN = frozenset(ROLES) - {"anon"}
+BRAND_MEMBERS = frozenset({"brand_owner", "brand_manager", "brand_viewer"})
+ADMIN = frozenset({"admin"})
+
+# endpoint -> roles allowed (PUBLIC, a set, or {method: set} when methods differ).
+ACCESS = {
+    "dashboard.index": PUBLIC,
+    "accounts.signup": PUBLIC,
+    "accounts.login": PUBLIC,
+    "accounts.logout": PUBLIC,
+    "accounts.forgot_password": PUBLIC,
+    "accounts.reset_password": PUBLIC,  # the emailed token is the credential
+    "accounts.invitation": PUBLIC,  # the emailed token is the credential
+    "health.healthz": PUBLIC,
+    "accounts.settings": SIGNED_IN,
+    "accounts.change_password": SIGNED_IN,
+    "accounts.team": {"GET": BRAND_MEMBERS, "POST": frozenset({"brand_owner"})},
+    "accounts.revoke_invitation": frozenset({"brand_owner"}),
+    "accounts.creator_profile": frozenset({"creator"}),
+    "admin.users": ADMIN,
+    "admin.new_mediator": ADMIN,
+    "admin.disable_user": ADMIN,
+    "admin.enable_user": ADMIN,
+    "admin.mail": ADMIN,
+    "admin.mail_message": ADMIN,
+}
+NOT_IN_TABLE = {"static"}  # Flask's own file route: public by nature, checked in test_headers
+CHECKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+HX = {"HX-Request": "true"}
+TOKEN_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+def allowed_roles(endpoint, method):
+    """The roles ACCESS lets use an endpoint with a method."""
+    entry = ACCESS[endpoint]
+    if entry == PUBLIC:
+        return frozenset(ROLES)
+    if isinstance(entry, dict):
+        return entry[method]
+    return entry
+
+
+@dataclass
+class World:
+    """Two brands with pending invitations, one user per role, tokens and a mail key."""
+
+    users: dict
+    brand_a: int
+    brand_b: int
+    invitation_a: int
+    invitation_b: int
+    invitation_a_token: str
+    invitation_b_token: str
+    reset_token: str
+    target_id: int
+    disabled_id: int
+    mail_key: str
+    secrets: tuple  # what only brand B's people may see
+
+
+def build_world(app, maildir):
+    """Seed the world: brand A (owner, manager, viewer), brand B (owner), staff, creators."""
+    with app.app_context():
+        owner = factories.user(name="Olive Owner")
+        brand_a = owner.memberships[0].brand_id
+        people = {
+            "brand_owner": owner,
+            "brand_manager": factories.user(brand=brand_a, role=BrandRole.manager),
+            "brand_viewer": factories.user(brand=brand_a, role=BrandRole.viewer),
+            "creator": factories.user(kind=AccountKind.creator),
+            "mediator": factories.user(kind=AccountKind.mediator),
+            "admin": factories.user(kind=AccountKind.admin),
+        }
+        owner_b = factories.user(name="Bea Secretowner", email="bea.secret@example.com")
+        brand_b = db.session.get(Brand, owner_b.memberships[0].brand_id)
+        brand_b.name = "Zebra Secret Brand"
+        target = factories.user(kind=AccountKind.creator, name="Tara Target")
+        disabled = factories.user(kind=AccountKind.creator, disabled=True)
+        ttl = app.config["INVITATION_TTL"]
+        brand_a_row = db.session.get(Brand, brand_a)
+        invitation_a, token_a = services.invite_member(
+            brand_a_row, owner, "invitee.a@example.com", BrandRole.manager, ttl
+        )
+        invitation_b, token_b = services.invite_member(
+            brand_b, owner_b, "hidden.invitee.b@example.com", BrandRole.manager, ttl
+        )
+        reset_token = services.create_password_reset(target, app.config["PASSWORD_RESET_TTL"])
+        db.session.commit()
+        message = EmailMessage()
+        message["Subject"] = "Sample sink message"
+        message["From"] = "no-reply@duet.localhost"
+        message["To"] = "someone@example.com"
+        message.set_content("hello")
+        mail_key = mailbox.Maildir(str(maildir), create=True).add(message)
+        return World(
+            users={role: factories.Snapshot.of(user) for role, user in people.items()},
+            brand_a=brand_a,
+            brand_b=brand_b.id,
+            invitation_a=invitation_a.id,
+            invitation_b=invitation_b.id,
+            invitation_a_token=token_a,
+            invitation_b_token=token_b,
+            reset_token=reset_token,
+            target_id=target.id,
+            disabled_id=disabled.id,
+            mail_key=mail_key,
+            secrets=(
+                "Zebra Secret Brand",
+                "hidden.invitee.b@example.com",
+                "bea.secret@example.com",
+            ),
+        )
+
+
+@pytest.fixture
+def world(app, tmp_path, monkeypatch):
+    """The seeded world, with the development mail sink pointed at a private folder."""
+    maildir = tmp_path / "mail"
+    monkeypatch.setitem(app.config, "DEV_MAILDIR", str(maildir))
+    return build_world(app, maildir)
+
+
+# URL argument -> {variant: value}; "own" is the acting user's (or a valid) object, the
+# others belong to brand B.  An endpoint-specific sample wins over an argument-wide one.
+SAMPLES = {
+    "brand_id": lambda w: {"own": w.brand_a, "other brand": w.brand_b},
+    "invitation_id": lambda w: {"own": w.invitation_a, "other brand": w.invitation_b},
+    "user_id": lambda w: {"own": w.target_id},
+    "key": lambda w: {"own": w.mail_key},
+    ("accounts.reset_password", "token"): lambda w: {"own": w.reset_token},
+    ("accounts.invitation", "token"): lambda w: {"own": w.invitation_a_token},
+}
+
+
+def samples_for(rule, world, samples=None):
+    """{argument: {variant: value}} for a rule, or fail naming the missing sample."""
+    samples = SAMPLES if samples is None else samples
+    found = {}
+    for argument in sorted(rule.arguments):
+        sample = samples.get((rule.endpoint, argument)) or samples.get(argument)
+        if sample is None:
+            pytest.fail(f"{rule.rule}: add a sample value for <{argument}> to SAMPLES")
+        found[argument] = sample(world)
+    return found
+
+
+def url_variants(rule, world, samples=None):
+    """(variant name, values) pairs: other brands' objects one at a time and all together,
+    then the user's own objects last (own POSTs may change state)."""
+    samples = samples_for(rule, world, samples)
+    own = {argument: values["own"] for argument, values in samples.items()}
+    foreign = [argument for argument, values in samples.items() if len(values) > 1]
+    variants = []
+    for argument in foreign:
+        values = dict(own, **{argument: samples[argument]["other brand"]})
+        variants.append((f"other brand's {argument}", values))
+    if len(foreign) > 1:
+        values = {a: samples[a]["other brand" if a in foreign else "own"] for a in samples}
+        variants.append(("every object of the other brand", values))
+    variants.append(("own", own))
+    return variants
+
+
+def page_token(client):
+    """The CSRF token of the client's session, read from hx-headers on the home page."""
+    match = TOKEN_IN_PAGE.search(client.get("/").get_data(as_text=True))
+    assert match, "no X-CSRFToken in the page's hx-headers"
+    return match.group(1)
+
+
+def client_as(app, world, role):
+    """A client signed in as the role's user (anonymous for "anon")."""
+    test_client = https_client(app)
+    if role != "anon":
+        response = Browserless(test_client).login(world.users[role].email)
+        assert response.status_code == 302, f"{role} could not sign in"
+    return test_client
+
+
+def db_state(app):
+    """Row count and a checksum of every column value, per table."""
+    state = {}
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            rows = db.session.execute(select(table).order_by(*table.primary_key.columns)).all()
+            digest = hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()
+            state[table.name] = (len(rows), digest)
+        db.session.remove()
+    return state
+
+
+def changed_tables(before, after):
+    """Names of tables whose rows differ."""
+    return sorted(name for name in before if before[name] != after[name])
+
+
+def is_login_redirect(response):
+    """A redirect to the sign-in page that carries where the user was going."""
+    if response.status_code not in (302, 303):
+        return False
+    location = urlsplit(response.headers["Location"])
+    return location.path == "/login" and "next" in parse_qs(location.query)
+
+
+def send(client, method, url, token, *, htmx):
+    """One request; unsafe methods carry the session's CSRF token as htmx sends it."""
+    headers = dict(HX) if htmx else {}
+    if method != "GET":
+        headers["X-CSRFToken"] = token
+    return client.open(url, method=method, headers=headers)
+
+
+def rule_methods(rule):
+    """The methods of a rule this walk calls (GET for pages, the unsafe ones for actions)."""
+    return [method for method in CHECKED_METHODS if method in rule.methods]
+
+
+def test_access_table_names_every_route(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - NOT_IN_TABLE
+    missing = sorted(endpoints - ACCESS.keys())
+    stale = sorted(ACCESS.keys() - endpoints)
+    assert not missing, (
+        f"routes without an access rule: {missing}; add them to ACCESS with the roles allowed"
+    )
+    assert not stale, f"ACCESS names endpoints that no longer exist: {stale}; remove them"
+    for rule in app.url_map.iter_rules():
+        entry = ACCESS.get(rule.endpoint)
+        if isinstance(entry, dict):
+            assert set(entry) == set(rule_methods(rule)), (
+                f"{rule.endpoint}: ACCESS lists methods {sorted(entry)}, "
+                f"the route takes {rule_methods(rule)}"
+            )
+
+
+def test_access_table_names_only_known_roles():
+    for endpoint, entry in ACCESS.items():
+        groups = entry.values() if isinstance(entry, dict) else [entry]
+        for roles in groups:
+            assert roles == PUBLIC or set(roles) <= set(ROLES), endpoint
+
+
+def check_allowed(response, what):
+    """An allowed role is not turned away (and nothing breaks)."""
+    status = response.status_code
+    assert status not in (401, 403, 404), f"{what}: allowed role got {status}"
+    assert not is_login_redirect(response), f"{what}: allowed role sent to sign in"
+    assert status != 500, f"{what}: server error"
+
+
+def check_anonymous(response, path, what, *, htmx):
+    """Anonymous visitors are sent to sign in: a redirect for pages, 401 for htmx."""
+    if htmx:
+        assert response.status_code == 401, f"{what}: anonymous htmx got {response.status_code}"
+        assert urlsplit(response.headers["HX-Redirect"]).path == "/login", what
+        return
+    assert is_login_redirect(response), f"{what}: anonymous got {response.status_code}"
+    location = urlsplit(response.headers["Location"])
+    assert parse_qs(location.query)["next"] == [path], what
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+def test_route_answers_each_role_as_the_access_table_says(app, world, endpoint, role):
+    rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint]
+    assert rules, f"{endpoint} is in ACCESS but not in the app"
+    client = client_as(app, world, role)
+    token = page_token(client)
+    with app.test_request_context():
+        plans = [
+            (rule, variant, url_for(endpoint, **values))
+            for rule in rules
+            for variant, values in url_variants(rule, world)
+        ]
+    for rule, variant, url in plans:
+        for method in rule_methods(rule):
+            may = role in allowed_roles(endpoint, method) and variant == "own"
+            # An allowed signed-in action is sent once, plainly: it may change the session.
+            modes = [False] if may and role != "anon" and method != "GET" else [False, True]
+            for htmx in modes:
+                what = f"{method} {url} ({variant}) as {role}{' via htmx' if htmx else ''}"
+                before = None if may else db_state(app)
+                response = send(client, method, url, token, htmx=htmx)
+                body = response.get_data(as_text=True)
+                if may:
+                    check_allowed(response, what)
+                elif role == "anon":
+                    check_anonymous(response, url, what, htmx=htmx)
+                else:
+                    assert response.status_code in (403, 404), (
+                        f"{what}: expected 403 or 404, got {response.status_code}"
+                    )
+                if before is not None:
+                    changes = changed_tables(before, db_state(app))
+                    assert not changes, f"{what}: refused request changed {changes}"
+                if not (may and role == "admin"):
+                    leaked = [secret for secret in world.secrets if secret in body]
+                    assert not leaked, f"{what}: response shows brand B's {leaked}"
+
+
+# AC-2: writes aimed at another brand's objects
+
+
+def count(app, model, *where):
+    """Rows of a model matching the conditions."""
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_owner_inviting_into_another_brands_team_gets_404_and_nothing_is_created(app, world, htmx):
+    client = client_as(app, world, "brand_owner")
+    token = page_token(client)
+    before = db_state(app)
+    response = client.post(
+        f"/brands/{world.brand_b}/team",
+        data={"csrf_token": token, "email": "planted@example.com", "role": "owner"},
+        headers=HX if htmx else {},
+    )
+    assert response.status_code == 404
+    assert changed_tables(before, db_state(app)) == []
+    assert count(app, BrandInvitation, BrandInvitation.email == "planted@example.com") == 0
+    assert count(app, OutboundEmail) == 0
+
+
+@pytest.mark.parametrize(
+    "brand", ["other brand", "own brand"], ids=["via-other-brand-url", "via-own-brand-url"]
+)
+def test_owner_revoking_another_brands_invitation_gets_404_and_it_stays_open(app, world, brand):
+    brand_id = world.brand_b if brand == "other brand" else world.brand_a
+    client = client_as(app, world, "brand_owner")
+    token = page_token(client)
+    before = db_state(app)
+    response = client.post(
+        f"/brands/{brand_id}/invitations/{world.invitation_b}/revoke",
+        data={"csrf_token": token},
+    )
+    assert response.status_code == 404
+    assert changed_tables(before, db_state(app)) == []
+    with app.app_context():
+        assert db.session.get(BrandInvitation, world.invitation_b).revoked_at is None
+
+
+@pytest.mark.parametrize("role", ["brand_manager", "brand_viewer"])
+def test_non_owner_members_cannot_invite_or_revoke_in_their_own_brand(app, world, role):
+    client = client_as(app, world, role)
+    token = page_token(client)
+    before = db_state(app)
+    invite = client.post(
+        f"/brands/{world.brand_a}/team",
+        data={"csrf_token": token, "email": "planted@example.com", "role": "owner"},
+    )
+    revoke = client.post(
+        f"/brands/{world.brand_a}/invitations/{world.invitation_a}/revoke",
+        data={"csrf_token": token},
+    )
+    assert (invite.status_code, revoke.status_code) == (403, 403)
+    assert changed_tables(before, db_state(app)) == []
+
+
+# AC-3: admin actions from everyone else
+
+
+ADMIN_ACTIONS = {
+    "disable user": lambda w: (f"/admin/users/{w.target_id}/disable", {}),
+    "enable user": lambda w: (f"/admin/users/{w.disabled_id}/enable", {}),
+    "new mediator": lambda w: (
+        "/admin/mediators/new",
+        {"name": "Mallory Mediator", "email": "mallory@example.com"},
+    ),
+}
+
+
+@pytest.mark.parametrize("action", sorted(ADMIN_ACTIONS))
+@pytest.mark.parametrize(
+    "role", ["creator", "mediator", "brand_owner", "brand_manager", "brand_viewer"]
+)
+def test_non_admins_calling_admin_actions_get_403_and_nothing_changes(app, world, role, action):
+    client = client_as(app, world, role)
+    token = page_token(client)
+    url, data = ADMIN_ACTIONS[action](world)
+    before = db_state(app)
+    response = client.post(url, data={"csrf_token": token, **data})
+    assert response.status_code == 403
+    assert changed_tables(before, db_state(app)) == []
+    with app.app_context():
+        assert db.session.get(User, world.target_id).is_disabled is False
+        assert db.session.get(User, world.disabled_id).is_disabled is True
+        assert db.session.scalar(select(User).where(User.email == "mallory@example.com")) is None
+
+
+@pytest.mark.parametrize("role", ["mediator", "admin", "brand_owner"])
+def test_only_creators_edit_a_creator_profile(app, world, role):
+    client = client_as(app, world, role)
+    token = page_token(client)
+    before = db_state(app)
+    response = client.post(
+        "/creator/profile",
+        data={"csrf_token": token, "display_name": "Hijacked", "currency": "USD"},
+    )
+    assert response.status_code == 403
+    assert changed_tables(before, db_state(app)) == []
+
+
+# AC-4: extra form fields are ignored
+
+PLANTED = {
+    "is_disabled": "1",
+    "kind": "admin",
+    "role": "owner",
+    "id": "999999",
+    "user_id": "999999",
+    "password_hash": "plaintext-not-a-hash",
+    "is_admin": "1",
+    "created_at": "2000-01-01T00:00:00",
+}
+
+
+@pytest.mark.parametrize("account_type", ["brand", "creator"])
+def test_signup_ignores_planted_fields(app, world, account_type):
+    client = https_client(app)
+    token = page_token(client)
+    response = client.post(
+        "/signup",
+        data={
+            **PLANTED,
+            "brand_id": str(world.brand_b),
+            "csrf_token": token,
+            "account_type": account_type,
+            "name": "Nora New",
+            "email": "nora@example.com",
+            "password": "a long enough passphrase",
+            "brand_name": "Nora Goods",
+            "display_name": "Nora Makes",
+            "timezone": "UTC",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "nora@example.com"))
+        assert user.kind is AccountKind(account_type)
+        assert user.is_disabled is False
+        assert user.id != 999999
+        assert user.created_at.year > 2000
+        assert verify_password(user.password_hash, "a long enough passphrase")
+        memberships = db.session.scalars(
+            select(BrandMembership).where(BrandMembership.user_id == user.id)
+        ).all()
+        if account_type == "brand":
+            assert len(memberships) == 1
+            assert memberships[0].brand_id != world.brand_b
+            assert memberships[0].brand.name == "Nora Goods"
+        else:
+            assert memberships == []
+    assert count(app, BrandMembership, BrandMembership.brand_id == world.brand_b) == 1
+
+
+def test_settings_ignore_planted_fields(app, world):
+    owner = world.users["brand_owner"]
+    with app.app_context():
+        before = db.session.get(User, owner.id)
+        hash_before, created_before = before.password_hash, before.created_at
+    client = client_as(app, world, "brand_owner")
+    response = client.post(
+        "/account",
+        data={
+            **PLANTED,
+            "csrf_token": page_token(client),
+            "email": "taken.over@example.com",
+            "name": "Renamed Owner",
+            "timezone": "Europe/Paris",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        user = db.session.get(User, owner.id)
+        assert (user.name, user.timezone) == ("Renamed Owner", "Europe/Paris")
+        assert user.email == owner.email
+        assert user.kind is AccountKind.brand
+        assert user.is_disabled is False
+        assert (user.password_hash, user.created_at) == (hash_before, created_before)
+        assert db.session.get(User, 999999) is None
+
+
+def test_creator_profile_ignores_planted_fields(app, world):
+    creator = world.users["creator"]
+    client = client_as(app, world, "creator")
+    response = client.post(
+        "/creator/profile",
+        data={
+            **PLANTED,
+            "csrf_token": page_token(client),
+            "profile_id": "1",
+            "display_name": "Cleo Creates",
+            "currency": "EUR",
+            "audience_size": "1200",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        profiles = db.session.scalars(select(CreatorProfile)).all()
+        mine = [p for p in profiles if p.user_id == creator.id]
+        assert len(mine) == 1
+        assert (mine[0].display_name, mine[0].currency) == ("Cleo Creates", "EUR")
+        assert mine[0].id != 999999
+        user = db.session.get(User, creator.id)
+        assert (user.kind, user.is_disabled) == (AccountKind.creator, False)
+        others = [p for p in profiles if p.user_id != creator.id]
+        assert "Cleo Creates" not in [p.display_name for p in others]
+
+
+def test_invite_ignores_planted_fields(app, world):
+    owner = world.users["brand_owner"]
+    client = client_as(app, world, "brand_owner")
+    response = client.post(
+        f"/brands/{world.brand_a}/team",
+        data={
+            **PLANTED,
+            "csrf_token": page_token(client),
+            "brand_id": str(world.brand_b),
+            "invited_by_id": str(world.users["admin"].id),
+            "accepted_at": "2000-01-01T00:00:00",
+            "token_hash": "0" * 64,
+            "email": "teammate@example.com",
+            "role": "viewer",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        invitation = db.session.scalar(
+            select(BrandInvitation).where(BrandInvitation.email == "teammate@example.com")
+        )
+        assert invitation.brand_id == world.brand_a
+        assert invitation.role is BrandRole.viewer
+        assert invitation.invited_by_id == owner.id
+        assert invitation.accepted_at is None
+        assert invitation.token_hash != "0" * 64
+        assert invitation.id != 999999
+
+
+def test_joining_by_invitation_ignores_planted_fields(app, world):
+    client = https_client(app)
+    response = client.post(
+        f"/invitations/{world.invitation_a_token}",
+        data={
+            **PLANTED,
+            "csrf_token": page_token(client),
+            "brand_id": str(world.brand_b),
+            "email": "someone.else@example.com",
+            "name": "Ina Invitee",
+            "password": "a long enough passphrase",
+            "timezone": "UTC",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "invitee.a@example.com"))
+        assert (user.kind, user.is_disabled) == (AccountKind.brand, False)
+        assert (
+            db.session.scalar(select(User).where(User.email == "someone.else@example.com")) is None
+        )
+        memberships = db.session.scalars(
+            select(BrandMembership).where(BrandMembership.user_id == user.id)
+        ).all()
+        assert [(m.brand_id, m.role) for m in memberships] == [(world.brand_a, BrandRole.manager)]
+
+
+def test_sessions_and_reset_tokens_are_not_touched_by_planted_fields(app, world):
+    """A settings post naming another user's id changes nothing of theirs."""
+    victim = world.users["admin"]
+    client = client_as(app, world, "creator")
+    with app.app_context():
+        sessions_before = db.session.scalar(select(func.count()).select_from(UserSession))
+        resets_before = db.session.scalar(select(func.count()).select_from(PasswordResetToken))
+        victim_before = db.session.get(User, victim.id).name
+    response = client.post(
+        "/account",
+        data={
+            "csrf_token": page_token(client),
+            "id": str(victim.id),
+            "user_id": str(victim.id),
+            "name": "Creator Renamed",
+            "timezone": "UTC",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(User, victim.id).name == victim_before
+        assert db.session.get(User, world.users["creator"].id).name == "Creator Renamed"
+        assert db.session.scalar(select(func.count()).select_from(UserSession)) == sessions_before
+        assert (
+            db.session.scalar(select(func.count()).select_from(PasswordResetToken)) == resets_before
+        )
