@@ -53,8 +53,12 @@ def create_app(config_name=None, overrides=None):
 
 def _register_models():
     """Import every domain's models so the metadata (and Alembic) sees them."""
+    from portal import audit as _audit  # noqa: F401
     from portal.accounts import models as _accounts  # noqa: F401
+    from portal.campaigns import models as _campaigns  # noqa: F401
+    from portal.contracts import models as _contracts  # noqa: F401
     from portal.notifications import models as _notifications  # noqa: F401
+    from portal.workrooms import models as _workrooms  # noqa: F401
 
 
 def _register_blueprints(app):
@@ -87,6 +91,8 @@ def _register_template_helpers(app):
 
 def _register_commands(app):
     """flask seed-demo and friends."""
+    from portal.audit import verify_audit_command
     from portal.demo import seed_demo_command
 
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(verify_audit_command)
