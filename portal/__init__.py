@@ -4,12 +4,12 @@ import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, request
 from flask_login import current_user
 
 from portal import errors, queue, security
 from portal.config import load_config
-from portal.database import render_migration_type
+from portal.database import render_migration_type, write_intent
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
 from portal.money import format_amount
 
@@ -44,11 +44,17 @@ def create_app(config_name=None, overrides=None):
     limiter.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    app.before_request(_declare_write_intent)
     _register_models()
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_commands(app)
     return app
+
+
+def _declare_write_intent():
+    """Safe methods read only: SQLite need not take its write lock for them."""
+    write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
 
 
 def _register_models():
@@ -68,8 +74,9 @@ def _register_blueprints(app):
     from portal.admin.views import bp as admin_bp
     from portal.dashboard.views import bp as dashboard_bp
     from portal.health.views import bp as health_bp
+    from portal.workrooms.views import bp as workrooms_bp
 
-    for blueprint in (dashboard_bp, accounts_bp, admin_bp, health_bp):
+    for blueprint in (dashboard_bp, accounts_bp, admin_bp, health_bp, workrooms_bp):
         app.register_blueprint(blueprint)
 
 

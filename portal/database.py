@@ -1,5 +1,6 @@
 """Column types shared by every domain, and the SQLite connection settings."""
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Enum, event
@@ -60,11 +61,16 @@ def _sqlite_on_connect(dbapi_connection, _record):
     cursor.close()
 
 
+# True when the current unit of work may write (unsafe requests, jobs, CLI commands).
+write_intent = ContextVar("write_intent", default=True)
+
+
 @event.listens_for(Engine, "begin")
-def _sqlite_begin_immediate(conn):
-    """Take SQLite's write lock at the start so concurrent writers queue instead of failing."""
+def _sqlite_begin(conn):
+    """Writers take SQLite's write lock at once, so they queue instead of failing midway;
+    readers (GET requests) start a plain transaction and never wait on writers (WAL)."""
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
 def render_migration_type(type_, obj, _autogen_context):

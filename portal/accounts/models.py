@@ -131,7 +131,8 @@ class UserSession(db.Model):
     user_agent: Mapped[str] = mapped_column(String(255), default="")
     ip_address: Mapped[str] = mapped_column(String(64), default="")
 
-    user: Mapped[User] = relationship()
+    # Loaded with the session in one query: every signed-in request needs both.
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class PasswordResetToken(db.Model):

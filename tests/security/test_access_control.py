@@ -30,6 +30,8 @@ from portal.accounts.models import (
 from portal.accounts.passwords import verify_password
 from portal.extensions import db
 from portal.notifications.models import OutboundEmail
+from portal.workrooms import services as workroom_services
+from portal.workrooms.access import seat_of
 from tests import factories
 from tests.conftest import Browserless, https_client
 
@@ -38,6 +40,23 @@ PUBLIC = "anyone, signed in or not"  # marker: the route is open to every role
 SIGNED_IN = frozenset(ROLES) - {"anon"}
 BRAND_MEMBERS = frozenset({"brand_owner", "brand_manager", "brand_viewer"})
 ADMIN = frozenset({"admin"})
+# A workroom is read by its brand's members, its creator and (read only) admins.
+WORKROOM_READERS = BRAND_MEMBERS | {"creator", "admin"}
+WORKROOM_WRITERS = frozenset({"brand_owner", "brand_manager", "creator"})
+FOREIGN = "every object of the other brand"
+# Roles that may use an endpoint on every brand's objects, not only their own.
+SEES_EVERY_BRAND = {
+    endpoint: ADMIN
+    for endpoint in (
+        "workrooms.show",
+        "workrooms.older",
+        "workrooms.thread",
+        "workrooms.history",
+        "workrooms.activity",
+        "workrooms.poll",
+        "workrooms.mark_read",
+    )
+}
 
 # endpoint -> roles allowed (PUBLIC, a set, or {method: set} when methods differ).
 ACCESS = {
@@ -60,6 +79,17 @@ ACCESS = {
     "admin.enable_user": ADMIN,
     "admin.mail": ADMIN,
     "admin.mail_message": ADMIN,
+    "workrooms.index": SIGNED_IN,  # everyone lists their own workrooms (maybe none)
+    "workrooms.show": WORKROOM_READERS,
+    "workrooms.older": WORKROOM_READERS,
+    "workrooms.thread": WORKROOM_READERS,
+    "workrooms.history": WORKROOM_READERS,
+    "workrooms.activity": WORKROOM_READERS,
+    "workrooms.poll": WORKROOM_READERS,
+    "workrooms.mark_read": WORKROOM_READERS,
+    "workrooms.post": WORKROOM_WRITERS,
+    "workrooms.edit": frozenset({"creator"}),  # only the author of the sample message
+    "workrooms.delete": frozenset({"creator"}),
 }
 NOT_IN_TABLE = {"static"}  # Flask's own file route: public by nature, checked in test_headers
 CHECKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -93,6 +123,17 @@ class World:
     disabled_id: int
     mail_key: str
     secrets: tuple  # what only brand B's people may see
+    workroom_a: int = 0  # brand A with the "creator" role's user
+    workroom_b: int = 0  # brand B with another creator
+    message_a: int = 0  # written by the "creator" role's user in workroom A
+    message_b: int = 0
+
+
+def seed_workroom(brand, creator, text):
+    """A workroom of a brand and a creator with one message by the creator."""
+    workroom = workroom_services.open_workroom(brand, creator, creator)
+    seat = seat_of(creator, workroom)
+    return workroom, workroom_services.post_message(seat, creator, text)
 
 
 def build_world(app, maildir):
@@ -122,6 +163,8 @@ def build_world(app, maildir):
             brand_b, owner_b, "hidden.invitee.b@example.com", BrandRole.manager, ttl
         )
         reset_token = services.create_password_reset(target, app.config["PASSWORD_RESET_TTL"])
+        workroom_a, message_a = seed_workroom(brand_a_row, people["creator"], "Hello from A")
+        workroom_b, message_b = seed_workroom(brand_b, target, "Zebra secret plan")
         db.session.commit()
         message = EmailMessage()
         message["Subject"] = "Sample sink message"
@@ -141,7 +184,12 @@ def build_world(app, maildir):
             target_id=target.id,
             disabled_id=disabled.id,
             mail_key=mail_key,
+            workroom_a=workroom_a.id,
+            workroom_b=workroom_b.id,
+            message_a=message_a.id,
+            message_b=message_b.id,
             secrets=(
+                "Zebra secret plan",
                 "Zebra Secret Brand",
                 "hidden.invitee.b@example.com",
                 "bea.secret@example.com",
@@ -166,6 +214,8 @@ SAMPLES = {
     "key": lambda w: {"own": w.mail_key},
     ("accounts.reset_password", "token"): lambda w: {"own": w.reset_token},
     ("accounts.invitation", "token"): lambda w: {"own": w.invitation_a_token},
+    "workroom_id": lambda w: {"own": w.workroom_a, "other brand": w.workroom_b},
+    "message_id": lambda w: {"own": w.message_a, "other brand": w.message_b},
 }
 
 
@@ -190,10 +240,11 @@ def url_variants(rule, world, samples=None):
     variants = []
     for argument in foreign:
         values = dict(own, **{argument: samples[argument]["other brand"]})
-        variants.append((f"other brand's {argument}", values))
+        name = FOREIGN if len(foreign) == 1 else f"other brand's {argument}"
+        variants.append((name, values))
     if len(foreign) > 1:
         values = {a: samples[a]["other brand" if a in foreign else "own"] for a in samples}
-        variants.append(("every object of the other brand", values))
+        variants.append((FOREIGN, values))
     variants.append(("own", own))
     return variants
 
@@ -310,7 +361,9 @@ def test_route_answers_each_role_as_the_access_table_says(app, world, endpoint, 
         ]
     for rule, variant, url in plans:
         for method in rule_methods(rule):
-            may = role in allowed_roles(endpoint, method) and variant == "own"
+            allowed = role in allowed_roles(endpoint, method)
+            sees_all = role in SEES_EVERY_BRAND.get(endpoint, frozenset())
+            may = allowed and (variant == "own" or (sees_all and variant == FOREIGN))
             # An allowed signed-in action is sent once, plainly: it may change the session.
             modes = [False] if may and role != "anon" and method != "GET" else [False, True]
             for htmx in modes:

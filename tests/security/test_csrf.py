@@ -98,6 +98,24 @@ CSRF_CASES = {
         lambda w: "/creator/profile",
         lambda w: {"display_name": "Cleo Creates", "currency": "EUR"},
     ),
+    "workrooms.post": Case(
+        "creator",
+        lambda w: f"/workrooms/{w.workroom_a}/messages",
+        lambda w: {"body": "A message that needs a token"},
+    ),
+    "workrooms.edit": Case(
+        "creator",
+        lambda w: f"/workrooms/{w.workroom_a}/messages/{w.message_a}/edit",
+        lambda w: {"body": "Edited text"},
+    ),
+    "workrooms.delete": Case(
+        "creator",
+        lambda w: f"/workrooms/{w.workroom_a}/messages/{w.message_a}/delete",
+        lambda w: {},
+    ),
+    "workrooms.mark_read": Case(
+        "brand_owner", lambda w: f"/workrooms/{w.workroom_a}/read", lambda w: {"seq": "1"}
+    ),
     "admin.new_mediator": Case(
         "admin",
         lambda w: "/admin/mediators/new",
