@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask_login import current_user
 
 from portal.rendering import render_page
+from portal.workrooms.queries import overview
 
 bp = Blueprint("dashboard", __name__)
 
@@ -17,4 +18,5 @@ def index():
         "dashboard/index.html",
         memberships=current_user.memberships,
         profile=current_user.creator_profile,
+        **overview(current_user),
     )

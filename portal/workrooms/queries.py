@@ -5,6 +5,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import AccountKind, BrandMembership
 from portal.audit import AuditEvent
+from portal.contracts.queries import waiting_on
 from portal.extensions import db
 from portal.workrooms.models import Audience, Message, MessageRevision, ReadMarker, Workroom
 
@@ -170,3 +171,14 @@ def activity(workroom, *, before=None, limit=PAGE_SIZE):
         query = query.where(AuditEvent.seq < before)
     rows = db.session.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1)).all()
     return rows[:limit], len(rows) > limit
+
+
+def overview(user):
+    """What a dashboard shows of the user's workrooms: unread counts, turns, latest lines."""
+    workrooms = workrooms_of(user)
+    return {
+        "workrooms": workrooms,
+        "unread": unread_counts(user, workrooms),
+        "latest": latest_messages({w.id: w for w in workrooms}),
+        "waiting": {w.id: waiting_on(w) for w in workrooms},
+    }

@@ -26,14 +26,7 @@ def _message_or_404(seat, message_id):
 @login_required
 def index():
     """My workrooms with unread counts and what waits on whom."""
-    workrooms = queries.workrooms_of(current_user)
-    return render_page(
-        "workrooms/index.html",
-        workrooms=workrooms,
-        unread=queries.unread_counts(current_user, workrooms),
-        latest=queries.latest_messages({w.id: w for w in workrooms}),
-        waiting={w.id: waiting_on(w) for w in workrooms},
-    )
+    return render_page("workrooms/index.html", **queries.overview(current_user))
 
 
 @bp.route("/<int:workroom_id>")
