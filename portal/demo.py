@@ -14,7 +14,10 @@ from portal.accounts.models import (
     RateKind,
     User,
 )
+from portal.demo_conversation import seed_conversation
 from portal.extensions import db
+from portal.workrooms.access import seat_of
+from portal.workrooms.services import edit_message, open_workroom, post_message
 
 DEMO_PASSWORD = "duet-demo-2026"
 BRAND_NAME = "Northwind Outdoors"
@@ -59,12 +62,35 @@ def _creator(email, name, timezone, **profile):
     return user
 
 
+def _workroom_with_conversation(brand, owner, manager, creator):
+    """The Northwind and Cora workroom with 220 messages, threads, edits and a note."""
+    workroom = open_workroom(brand, creator, owner)
+    if workroom.last_message_seq:
+        return workroom
+    seat = {u.id: seat_of(u, workroom) for u in (owner, manager, creator)}
+
+    def post(author, text, when):
+        return post_message(seat[author.id], author, text, now=when)
+
+    def reply(root, author, text, when):
+        return post_message(seat[author.id], author, text, parent=root, now=when)
+
+    def edit(message, author, text, when):
+        return edit_message(message, author, text, now=when)
+
+    def note(author, text, when):
+        return post_message(seat[author.id], author, text, internal=True, now=when)
+
+    seed_conversation([owner, manager], creator, post=post, reply=reply, edit=edit, note=note)
+    return workroom
+
+
 def seed_demo():
     """Create every demo account and its data if it is not there yet."""
     owner = _user("brand@example.com", "Bea Brandt", AccountKind.brand, "America/Denver")
     manager = _user("manager@example.com", "Max Manning", AccountKind.brand, "America/New_York")
-    _brand(owner, manager)
-    _creator(
+    brand = _brand(owner, manager)
+    cora = _creator(
         "creator@example.com",
         "Cora Reyes",
         "Europe/Lisbon",
@@ -76,7 +102,7 @@ def seed_demo():
         niches=["outdoor", "travel"],
         rates={RateKind.post: 120_000, RateKind.story: 45_000, RateKind.reel: 150_000},
     )
-    _creator(
+    dev = _creator(
         "creator2@example.com",
         "Dev Okafor",
         "Europe/London",
@@ -88,6 +114,15 @@ def seed_demo():
         niches=["cooking"],
         rates={RateKind.video: 250_000},
     )
+    db.session.flush()
+    _workroom_with_conversation(brand, owner, manager, cora)
+    dev_room = open_workroom(brand, dev, owner)
+    if not dev_room.last_message_seq:
+        post_message(
+            seat_of(dev, dev_room),
+            dev,
+            "Hi Northwind! Happy to talk about recipes with your camping stove line.",
+        )
     _user("mediator@example.com", "Mia Mediator", AccountKind.mediator, "Europe/Berlin")
     _user("admin@example.com", "Ada Admin", AccountKind.admin, "UTC")
     db.session.commit()
