@@ -247,7 +247,7 @@ def mark_read(workroom_id):
     services.mark_read(seat.workroom, current_user, form.seq.data)
     db.session.commit()
     if wants_fragment():
-        return "", 204
+        return ""  # the "Mark all as read" form swaps itself away
     return redirect(url_for("workrooms.show", workroom_id=workroom_id))
 
 
