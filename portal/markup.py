@@ -2,6 +2,8 @@
 
 import markdown
 import nh3
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 ALLOWED_TAGS = {
     "a",
@@ -41,9 +43,42 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"align"}
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
+class _ImagesAsText(Treeprocessor):
+    """An image becomes its alt text, and a link never ends up without a name.
+
+    Images are not allowed, so without this `[![build](badge.png)](https://ci.example)`
+    would leave an empty link: focusable, yet silent for screen readers.
+    """
+
+    def run(self, root):
+        for parent in list(root.iter()):
+            for index, child in reversed(list(enumerate(parent))):
+                if child.tag == "img":
+                    text = (child.get("alt") or "") + (child.tail or "")
+                    if index:
+                        previous = parent[index - 1]
+                        previous.tail = (previous.tail or "") + text
+                    else:
+                        parent.text = (parent.text or "") + text
+                    parent.remove(child)
+        for link in root.iter("a"):
+            if not "".join(link.itertext()).strip():
+                link.text = link.get("href") or ""
+
+
+class _ImagesAsTextExtension(Extension):
+    """Runs `_ImagesAsText` after python-markdown's inline patterns."""
+
+    def extendMarkdown(self, md):
+        md.treeprocessors.register(_ImagesAsText(md), "images_as_text", 15)  # after inline
+
+
 def render_markdown(text):
     """Safe HTML for user Markdown: no script, no styles, no images, no hx-* attributes."""
-    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
+    html = markdown.markdown(
+        text or "",
+        extensions=["fenced_code", "tables", "sane_lists", _ImagesAsTextExtension()],
+    )
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
