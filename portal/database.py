@@ -69,8 +69,12 @@ write_intent = ContextVar("write_intent", default=True)
 def _sqlite_begin(conn):
     """Writers take SQLite's write lock at once, so they queue instead of failing midway;
     readers (GET requests) start a plain transaction and never wait on writers (WAL)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+    if conn.dialect.name != "sqlite":
+        return
+    if write_intent.get():
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def render_migration_type(type_, obj, _autogen_context):
