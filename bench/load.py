@@ -38,9 +38,7 @@ def _wrk(url, seconds, connections, headers):
         command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script)]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
-        output = subprocess.run(
-            [*command, url], capture_output=True, text=True, check=True
-        ).stdout
+        output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("DUET "))
     requests, duration_us, p50_us, p95_us, errors = (int(v) for v in line.split()[1:])
     return {

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, request
 from flask_login import current_user
 
-from portal import errors, queue, security
+from portal import errors, queue, security, storage
 from portal.config import load_config
 from portal.database import render_migration_type, write_intent
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
@@ -44,6 +44,7 @@ def create_app(config_name=None, overrides=None):
     limiter.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    storage.init_app(app)
     app.before_request(_declare_write_intent)
     _register_models()
     _register_blueprints(app)
@@ -72,11 +73,21 @@ def _register_blueprints(app):
     from portal.accounts import auth as _auth  # noqa: F401 (registers the user loader)
     from portal.accounts.views import bp as accounts_bp
     from portal.admin.views import bp as admin_bp
+    from portal.campaigns.views import bp as campaigns_bp
+    from portal.contracts.views import bp as contracts_bp
     from portal.dashboard.views import bp as dashboard_bp
     from portal.health.views import bp as health_bp
     from portal.workrooms.views import bp as workrooms_bp
 
-    for blueprint in (dashboard_bp, accounts_bp, admin_bp, health_bp, workrooms_bp):
+    for blueprint in (
+        dashboard_bp,
+        accounts_bp,
+        admin_bp,
+        health_bp,
+        workrooms_bp,
+        contracts_bp,
+        campaigns_bp,
+    ):
         app.register_blueprint(blueprint)
 
 

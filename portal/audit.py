@@ -7,12 +7,18 @@ from datetime import datetime
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.database import UTCDateTime, utcnow
 from portal.extensions import db
 
 GENESIS = "0" * 64
+CHAIN_RETRIES = 20
+
+
+class AuditChainBusy(RuntimeError):
+    """Too many concurrent writers raced for the same chain."""
 
 
 class AuditEvent(db.Model):
@@ -61,10 +67,26 @@ def event_digest(event):
 def record_event(actor, action, obj, *, workroom=None, data=None, now=None):
     """Append an event to its chain in the current transaction.
 
-    The caller holds the workroom row lock (see workrooms.services.lock_workroom), so
-    the chain's next number is race-free; the unique (chain, seq) catches anything else.
+    Workroom chains are numbered under the workroom's row lock (see
+    workrooms.services.lock_workroom). The platform chain has no such lock, so when two
+    transactions take the same number the unique (chain, seq) refuses one; it retries
+    with the next number inside a savepoint.
     """
     chain = f"workroom:{workroom.id}" if workroom is not None else "platform"
+    db.session.flush()  # other pending changes fail here, not inside the retry loop
+    for _attempt in range(CHAIN_RETRIES):
+        event = _next_event(chain, actor, action, obj, workroom, data, now)
+        try:
+            with db.session.begin_nested():
+                db.session.add(event)
+        except IntegrityError:
+            continue
+        return event
+    raise AuditChainBusy(f"could not append to the audit chain {chain}")
+
+
+def _next_event(chain, actor, action, obj, workroom, data, now):
+    """An event linked to the current end of its chain, with its hash computed."""
     last = db.session.execute(
         select(AuditEvent.seq, AuditEvent.hash)
         .where(AuditEvent.chain == chain)
@@ -84,7 +106,6 @@ def record_event(actor, action, obj, *, workroom=None, data=None, now=None):
         prev_hash=last.hash if last else GENESIS,
     )
     event.hash = event_digest(event)
-    db.session.add(event)
     return event
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "production", "testing")
+MIB = 1024 * 1024
 
 
 class ConfigError(RuntimeError):
@@ -88,6 +89,13 @@ def load_config(env_name=None, env=None):
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        # Uploaded files: a local folder behind portal.storage, and the limits on what enters it.
+        "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(instance / "uploads"),
+        "MAX_ATTACHMENT_BYTES": int(env.get("MAX_ATTACHMENT_BYTES", str(10 * MIB))),
+        "MAX_ATTACHMENTS_PER_MESSAGE": 5,
+        "WORKROOM_QUOTA_BYTES": int(env.get("WORKROOM_QUOTA_BYTES", str(500 * MIB))),
+        # Images declaring more pixels than this are refused before they are decoded.
+        "MAX_IMAGE_PIXELS": 40_000_000,
         "PASSWORD_RESET_TTL": timedelta(hours=1),
         "INVITATION_TTL": timedelta(days=14),
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),

@@ -70,6 +70,7 @@ def test_settings(database_url, redis_url, tmp_root):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "DEV_MAILDIR": str(tmp_root / "mail"),
+        "UPLOAD_DIR": str(tmp_root / "uploads"),
         "PUBLIC_URL": "https://localhost",
         # The test client then speaks HTTPS, so Secure cookies and the HTTPS Referer check apply.
         "PREFERRED_URL_SCHEME": "https",

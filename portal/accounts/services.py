@@ -20,6 +20,7 @@ from portal.accounts.models import (
     UserSession,
 )
 from portal.accounts.passwords import hash_password, needs_rehash, verify_password
+from portal.audit import record_event
 from portal.database import utcnow
 from portal.errors import DomainError, InvalidState, NotAllowed
 from portal.extensions import db
@@ -61,7 +62,7 @@ def _ensure_email_free(email):
         raise EmailTaken("An account with this email already exists. Sign in instead.")
 
 
-def create_user(email, name, password, kind, *, timezone="UTC", now=None):
+def create_user(email, name, password, kind, *, timezone="UTC", actor=None, now=None):
     """Create an account; password None leaves it without one until a reset link sets it."""
     email = normalize_email(email)
     _ensure_email_free(email)
@@ -75,6 +76,7 @@ def create_user(email, name, password, kind, *, timezone="UTC", now=None):
     )
     db.session.add(user)
     db.session.flush()
+    record_event(actor or user, "account.created", user, data={"kind": kind.value}, now=now)
     return user
 
 
@@ -87,6 +89,7 @@ def create_brand(owner, name, *, now=None):
     brand.memberships.append(BrandMembership(user=owner, role=BrandRole.owner))
     db.session.add(brand)
     db.session.flush()
+    record_event(owner, "brand.created", brand, now=now)
     return brand
 
 
@@ -164,6 +167,7 @@ def change_password(user, current_password, new_password, *, keep_session_id, no
     if not verify_password(user.password_hash, current_password):
         raise NotAllowed("Your current password is not correct.")
     _set_password(user, new_password, keep_session_id=keep_session_id, now=now)
+    record_event(user, "password.changed", user, now=now)
 
 
 def create_password_reset(user, ttl, *, now=None):
@@ -193,6 +197,7 @@ def reset_password(raw_token, new_password, *, now=None):
     now = now or utcnow()
     token = find_reset_token(raw_token, now=now)
     _set_password(token.user, new_password, now=now)
+    record_event(token.user, "password.reset", token.user, now=now)
     return token.user
 
 
@@ -200,6 +205,7 @@ def update_settings(user, name, timezone):
     """Change a user's name and time zone."""
     user.name = name.strip()
     user.timezone = timezone
+    record_event(user, "account.settings_changed", user, data={"timezone": timezone})
 
 
 def set_user_disabled(user, actor, disabled, *, now=None):
@@ -211,13 +217,14 @@ def set_user_disabled(user, actor, disabled, *, now=None):
     user.is_disabled = disabled
     if disabled:
         end_sessions(user, now=now)
+    record_event(actor, "account.disabled" if disabled else "account.enabled", user, now=now)
 
 
 def create_mediator(actor, email, name, *, now=None):
     """An admin adds a mediator, who sets a password through an emailed link."""
     if not actor.is_admin:
         raise NotAllowed("Only administrators can create mediators.")
-    return create_user(email, name, None, AccountKind.mediator, now=now)
+    return create_user(email, name, None, AccountKind.mediator, actor=actor, now=now)
 
 
 def membership_of(user, brand):
@@ -253,6 +260,7 @@ def invite_member(brand, actor, email, role, ttl, *, now=None):
     )
     db.session.add(invitation)
     db.session.flush()
+    record_event(actor, "brand.member_invited", invitation, data={"role": role.value}, now=now)
     return invitation, raw
 
 
@@ -282,6 +290,7 @@ def accept_invitation(invitation, user, *, now=None):
     if membership_of(user, invitation.brand) is None:
         db.session.add(BrandMembership(brand=invitation.brand, user=user, role=invitation.role))
     db.session.flush()
+    record_event(user, "brand.member_joined", invitation, now=now)
 
 
 def revoke_invitation(invitation, actor, *, now=None):
@@ -292,6 +301,7 @@ def revoke_invitation(invitation, actor, *, now=None):
     if invitation.accepted_at:
         raise InvalidState("This invitation was already accepted.")
     invitation.revoked_at = invitation.revoked_at or now or utcnow()
+    record_event(actor, "brand.invitation_withdrawn", invitation, now=now)
 
 
 def update_creator_profile(
@@ -319,3 +329,4 @@ def update_creator_profile(
         if amount
     ]
     db.session.flush()
+    record_event(profile.user, "creator_profile.updated", profile)

@@ -23,7 +23,7 @@ class CampaignStatus(enum.Enum):
     """Where a campaign stands."""
 
     draft = "draft"  #: being prepared, creators not yet involved
-    active = "active"  #: running
+    active = "active"  #: running; creators can be invited
     completed = "completed"  #: finished
     archived = "archived"  #: put away
 
@@ -33,6 +33,15 @@ class CampaignStatus(enum.Enum):
         return self.value.capitalize()
 
 
+#: The moves a campaign may make; everything else is refused by the service.
+CAMPAIGN_TRANSITIONS = {
+    CampaignStatus.draft: (CampaignStatus.active, CampaignStatus.archived),
+    CampaignStatus.active: (CampaignStatus.completed, CampaignStatus.archived),
+    CampaignStatus.completed: (CampaignStatus.archived,),
+    CampaignStatus.archived: (),
+}
+
+
 class InvitationStatus(enum.Enum):
     """Where an invitation to a campaign stands."""
 
@@ -40,6 +49,21 @@ class InvitationStatus(enum.Enum):
     accepted = "accepted"  #: the creator joined; the pair's workroom is open
     declined = "declined"  #: the creator said no
     withdrawn = "withdrawn"  #: the brand took it back
+
+    @property
+    def label(self):
+        """Human name."""
+        return self.value.capitalize()
+
+
+#: An invitation leaves `pending` once, to one of these; nothing leaves them again.
+INVITATION_TRANSITIONS = {
+    InvitationStatus.pending: (
+        InvitationStatus.accepted,
+        InvitationStatus.declined,
+        InvitationStatus.withdrawn,
+    ),
+}
 
 
 class Campaign(db.Model):
@@ -94,3 +118,25 @@ class CampaignInvitation(db.Model):
     campaign: Mapped[Campaign] = relationship()
     creator: Mapped[User | None] = relationship(foreign_keys=[creator_id])
     invited_by: Mapped[User] = relationship(foreign_keys=[invited_by_id])
+
+    def is_expired(self, now=None):
+        """A pending invitation past its expiry can no longer be answered."""
+        return self.status is InvitationStatus.pending and self.expires_at <= (now or utcnow())
+
+    def is_open(self, now=None):
+        """Pending and not expired: the creator may still accept or decline."""
+        return self.status is InvitationStatus.pending and not self.is_expired(now)
+
+    @property
+    def state_label(self):
+        """What pages show: the status, or "Expired" for a pending one past its date."""
+        return "Expired" if self.is_expired() else self.status.label
+
+    @property
+    def invitee_label(self):
+        """The creator's display name, or the email for an invitation not yet claimed."""
+        if self.creator is not None and self.creator.creator_profile is not None:
+            return self.creator.creator_profile.display_name
+        if self.creator is not None:
+            return self.creator.name
+        return self.email or ""

@@ -64,6 +64,16 @@ class VersionState(enum.Enum):
     superseded = "superseded"  #: replaced by a newer version before acceptance
 
 
+VERSION_TRANSITIONS = {
+    VersionState.open: {
+        VersionState.accepted,
+        VersionState.changes_requested,
+        VersionState.rejected,
+        VersionState.superseded,
+    },
+}
+
+
 class DeliverableKind(enum.Enum):
     """Kinds of content a deliverable line can be."""
 

@@ -1,18 +1,146 @@
-"""Reads about contracts that the workroom page and jobs share."""
+"""Reads about contracts that the workroom page, the contract pages and jobs share."""
 
-from sqlalchemy import select
+import difflib
+from dataclasses import dataclass
 
-from portal.contracts.models import Contract
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased, joinedload, selectinload
+
+from portal.campaigns.models import Campaign, CampaignStatus
+from portal.contracts.models import (
+    Contract,
+    ContractAcceptance,
+    ContractResponse,
+    ContractStatus,
+    ContractVersion,
+    VersionState,
+)
+from portal.contracts.terms import Terms, terms_text
 from portal.extensions import db
+from portal.workrooms.models import Side
 
 
 def contracts_of(workroom):
-    """A workroom's contracts, newest first."""
+    """A workroom's contracts, newest first, with their versions (no query per contract)."""
     return db.session.scalars(
-        select(Contract).where(Contract.workroom_id == workroom.id).order_by(Contract.id.desc())
+        select(Contract)
+        .where(Contract.workroom_id == workroom.id)
+        .options(selectinload(Contract.versions))
+        .order_by(Contract.id.desc())
     ).all()
 
 
 def waiting_on(workroom):
-    """What waits on whom in a workroom: a list of (Side, sentence)."""
-    return []
+    """What waits on whom in a workroom: a list of (Side, sentence). Drafts stay private."""
+    newer = aliased(ContractVersion)
+    latest = (
+        select(func.max(newer.number)).where(newer.contract_id == Contract.id).scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Contract.status, ContractVersion)
+        .join(ContractVersion, ContractVersion.contract_id == Contract.id)
+        .where(
+            Contract.workroom_id == workroom.id,
+            Contract.status.in_([ContractStatus.proposed, ContractStatus.active]),
+            ContractVersion.number == latest,
+            ContractVersion.state.in_([VersionState.open, VersionState.changes_requested]),
+        )
+        .order_by(Contract.id)
+    ).all()
+    waiting = []
+    for status, version in rows:
+        title, n = version.title, version.number
+        if version.state is VersionState.changes_requested:
+            who = workroom.creator.name
+            waiting.append((Side.brand, f"Revise {title}: {who} asked for changes"))
+        elif status is ContractStatus.proposed:
+            waiting.append((Side.creator, f"Accept or ask for changes to {title} v{n}"))
+        else:
+            other = Side.creator if version.proposed_by_side is Side.brand else Side.brand
+            waiting.append((other, f"Accept or reject the amendment to {title} (v{n})"))
+    return waiting
+
+
+def contract_page(contract_id):
+    """A contract with everything its page shows, in a fixed number of queries."""
+    return db.session.scalar(
+        select(Contract)
+        .where(Contract.id == contract_id)
+        .options(
+            joinedload(Contract.campaign),
+            selectinload(Contract.versions).options(
+                selectinload(ContractVersion.lines),
+                joinedload(ContractVersion.created_by),
+                selectinload(ContractVersion.acceptances).joinedload(ContractAcceptance.user),
+            ),
+        )
+    )
+
+
+def responses_by_version(contract):
+    """{version id: [responses, oldest first]} for a contract's versions."""
+    ids = [v.id for v in contract.versions]
+    found = {}
+    if not ids:
+        return found
+    rows = db.session.scalars(
+        select(ContractResponse)
+        .where(ContractResponse.version_id.in_(ids))
+        .options(joinedload(ContractResponse.user))
+        .order_by(ContractResponse.created_at, ContractResponse.id)
+    ).all()
+    for response in rows:
+        found.setdefault(response.version_id, []).append(response)
+    return found
+
+
+def version_of(contract, number):
+    """A contract's version by number, or None."""
+    return next((v for v in contract.versions if v.number == number), None)
+
+
+def campaigns_for(workroom):
+    """The brand's campaigns a new contract can belong to (not archived), by name."""
+    return db.session.scalars(
+        select(Campaign)
+        .where(Campaign.brand_id == workroom.brand_id, Campaign.status != CampaignStatus.archived)
+        .order_by(Campaign.name, Campaign.id)
+    ).all()
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One row of a diff: 'same', 'removed' or 'added', with line numbers on each side."""
+
+    change: str
+    old_number: int | None
+    new_number: int | None
+    text: str
+
+
+def diff_versions(old, new):
+    """The rows of a line diff between two versions' canonical text renderings."""
+    a, b = terms_text(Terms.of_version(old)), terms_text(Terms.of_version(new))
+    rows = []
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs = zip(range(i1, i2), range(j1, j2), strict=True)
+            rows += [DiffRow("same", i + 1, j + 1, a[i]) for i, j in pairs]
+            continue
+        rows += [DiffRow("removed", i + 1, None, a[i]) for i in range(i1, i2)]
+        rows += [DiffRow("added", None, j + 1, b[j]) for j in range(j1, j2)]
+    return rows
+
+
+def unified_diff(old, new):
+    """The same comparison as a unified diff (plain text)."""
+    return "\n".join(
+        difflib.unified_diff(
+            terms_text(Terms.of_version(old)),
+            terms_text(Terms.of_version(new)),
+            fromfile=f"version {old.number}",
+            tofile=f"version {new.number}",
+            lineterm="",
+        )
+    )

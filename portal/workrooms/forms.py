@@ -2,20 +2,26 @@
 
 import uuid
 
+from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms import BooleanField, HiddenField, IntegerField, MultipleFileField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from portal.workrooms import uploads
 from portal.workrooms.services import MAX_BODY
 
 
 class MessageForm(FlaskForm):
-    """Write a message, a reply or an internal note."""
+    """Write a message, a reply or an internal note, with files or only files."""
 
     body = TextAreaField(
         "Message",
-        validators=[InputRequired(message="Write something first."), Length(max=MAX_BODY)],
+        validators=[Length(max=MAX_BODY)],
         description="Markdown: **bold**, _italic_, [links](https://example.com), lists.",
+    )
+    # Not "files": that id belongs to the workroom page's Files section.
+    files = MultipleFileField(
+        "Attach files", id="message-files", render_kw={"accept": uploads.ACCEPT}
     )
     internal = BooleanField("Internal note (only your side sees it)")
     parent_id = IntegerField(validators=[Optional()])
@@ -26,15 +32,51 @@ class MessageForm(FlaskForm):
         super().__init__(*args, **kwargs)
         if not self.client_msg_id.data:
             self.client_msg_id.data = uuid.uuid4().hex
+        config = current_app.config
+        self.files.description = (
+            f"Up to {config['MAX_ATTACHMENTS_PER_MESSAGE']} files of at most "
+            f"{uploads.human_size(config['MAX_ATTACHMENT_BYTES'])} each: {uploads.ACCEPTED}."
+        )
+        self.uploads = []  #: the checked files, once the form validates
+
+    def validate_files(self, field):
+        """Check every chosen file by its bytes; the first refusals name the files."""
+        config = current_app.config
+        chosen = [f for f in field.data or [] if f and f.filename]
+        if len(chosen) > config["MAX_ATTACHMENTS_PER_MESSAGE"]:
+            raise ValidationError(
+                f"Attach at most {config['MAX_ATTACHMENTS_PER_MESSAGE']} files to one message."
+            )
+        refused = []
+        for file in chosen:
+            try:
+                self.uploads.append(
+                    uploads.inspect(
+                        file,
+                        max_bytes=config["MAX_ATTACHMENT_BYTES"],
+                        max_pixels=config["MAX_IMAGE_PIXELS"],
+                    )
+                )
+            except uploads.UploadRefused as refusal:
+                refused.append(str(refusal))
+        if refused:
+            self.uploads = []
+            raise ValidationError(" ".join(refused) + " Choose the files again.")
+
+    def validate(self, extra_validators=None):
+        """A message needs text or at least one file."""
+        if not super().validate(extra_validators):
+            return False
+        if not (self.body.data or "").strip() and not self.uploads:
+            self.body.errors.append("Write something first.")
+            return False
+        return True
 
 
 class EditMessageForm(FlaskForm):
-    """Change the text of one's own message."""
+    """Change the text of one's own message (the service refuses empty text without files)."""
 
-    body = TextAreaField(
-        "Message",
-        validators=[InputRequired(message="A message can't be empty."), Length(max=MAX_BODY)],
-    )
+    body = TextAreaField("Message", validators=[Length(max=MAX_BODY)])
 
 
 class ReadForm(FlaskForm):

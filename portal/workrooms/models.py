@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -70,6 +71,14 @@ class Message(db.Model):
         UniqueConstraint("author_id", "client_msg_id"),
         Index("ix_messages_workroom_changed", "workroom_id", "changed_seq"),
         Index("ix_messages_workroom_parent_seq", "workroom_id", "parent_id", "seq"),
+        # Search on PostgreSQL (queries.search). SQLite searches an FTS5 table instead, which
+        # the migration builds; migrations/env.py compares this index only on PostgreSQL.
+        Index(
+            "ix_messages_body_search",
+            text("to_tsvector('simple', body_md)"),
+            postgresql_using="gin",
+            info={"only_on": "postgresql"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

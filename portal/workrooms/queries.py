@@ -1,15 +1,25 @@
 """Reads of workrooms and their log, shared by pages, polls and jobs."""
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+import re
+
+from sqlalchemy import and_, column, func, literal_column, or_, select, table
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from portal.accounts.models import AccountKind, BrandMembership
 from portal.audit import AuditEvent
 from portal.contracts.queries import waiting_on
 from portal.extensions import db
-from portal.workrooms.models import Audience, Message, MessageRevision, ReadMarker, Workroom
+from portal.workrooms.models import (
+    Attachment,
+    Audience,
+    Message,
+    MessageRevision,
+    ReadMarker,
+    Workroom,
+)
 
 PAGE_SIZE = 50
+FILES_SHOWN = 20
 
 
 def audiences_for(seat):
@@ -82,6 +92,83 @@ def last_change(workroom_id, user):
 def find_message(seat, message_id):
     """A message of the seat's workroom that the seat may read, or None."""
     return db.session.scalar(_with_people(_visible(seat).where(Message.id == message_id)))
+
+
+SEARCH_LIMIT = 50
+MAX_SEARCH_CHARS = 200  #: longer entries are cut: a search box holds a few words
+MAX_SEARCH_WORDS = 16
+SEARCH_WORD = re.compile(r"[^\W_]+")  # letters and digits; quotes, *, ^, :, ( ) ... are dropped
+# SQLite's full-text index of messages.body_md (an FTS5 table the migrations build and
+# triggers keep in step; rowid = messages.id). No model: it is not part of db.metadata.
+_messages_fts = table("messages_fts", column("rowid"), column("body_md"))
+# PostgreSQL: the same expression as the GIN index ix_messages_body_search, so it is used.
+_SEARCH_CONFIG = literal_column("'simple'")
+
+
+def _matching(words, text):
+    """The condition "the message holds every word", for this database."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # plainto_tsquery reads its input as plain words ANDed together: no operators.
+        return func.to_tsvector(_SEARCH_CONFIG, Message.body_md).bool_op("@@")(
+            func.plainto_tsquery(_SEARCH_CONFIG, text)
+        )
+    # FTS5: each word quoted as a string, so OR, NEAR, *, ^ and column filters are only words.
+    phrase = " ".join(f'"{word}"' for word in words)
+    return Message.id.in_(
+        select(_messages_fts.c.rowid).where(_messages_fts.c.body_md.match(phrase))
+    )
+
+
+def search(seat, text, limit=SEARCH_LIMIT):
+    """Messages and replies the seat may read that hold every word of `text`, newest first.
+
+    Deleted messages never match; the text is taken as words, never as query syntax.
+    """
+    text = (text or "").strip()[:MAX_SEARCH_CHARS]
+    words = SEARCH_WORD.findall(text)[:MAX_SEARCH_WORDS]
+    if not words:
+        return []
+    query = (
+        _visible(seat)
+        .where(Message.deleted_at.is_(None), _matching(words, text))
+        .options(joinedload(Message.author))
+        .order_by(Message.seq.desc())
+        .limit(limit)
+    )
+    return db.session.scalars(query).all()
+
+
+def _readable_files(seat):
+    """Attachments of the seat's workroom on messages it may read that are not deleted."""
+    return (
+        select(Attachment)
+        .join(Message, Attachment.message_id == Message.id)
+        .where(
+            Attachment.workroom_id == seat.workroom.id,
+            Message.workroom_id == seat.workroom.id,
+            Message.audience.in_(audiences_for(seat)),
+            Message.deleted_at.is_(None),
+        )
+    )
+
+
+def find_attachment(seat, attachment_id):
+    """A file the seat may download, or None (other workrooms' ids and notes included)."""
+    return db.session.scalar(_readable_files(seat).where(Attachment.id == attachment_id))
+
+
+def workroom_files(seat, *, limit=FILES_SHOWN):
+    """The newest files the seat may read, with their messages and authors (one query).
+
+    Returns (attachments, has_more).
+    """
+    rows = db.session.scalars(
+        _readable_files(seat)
+        .options(contains_eager(Attachment.message).joinedload(Message.author))
+        .order_by(Attachment.id.desc())
+        .limit(limit + 1)
+    ).all()
+    return rows[:limit], len(rows) > limit
 
 
 def revisions(message):

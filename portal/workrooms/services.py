@@ -1,6 +1,9 @@
 """Every state change of workrooms and their message log."""
 
-from sqlalchemy import select, update
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import record_event
@@ -8,7 +11,9 @@ from portal.database import utcnow
 from portal.errors import InvalidState, NotAllowed
 from portal.extensions import db
 from portal.markup import render_markdown
+from portal.storage import discard_unless_committed, get_storage
 from portal.workrooms.models import (
+    Attachment,
     Audience,
     Message,
     MessageKind,
@@ -17,8 +22,10 @@ from portal.workrooms.models import (
     Side,
     Workroom,
 )
+from portal.workrooms.uploads import UploadRefused, human_size
 
 MAX_BODY = 20_000
+ORPHAN_GRACE = timedelta(hours=1)  #: a file younger than this may belong to a running request
 
 
 class EmptyMessage(InvalidState):
@@ -92,16 +99,25 @@ def note_audience(side):
 
 
 def post_message(
-    seat, author, body_md, *, internal=False, parent=None, client_msg_id=None, now=None
+    seat,
+    author,
+    body_md,
+    *,
+    internal=False,
+    parent=None,
+    client_msg_id=None,
+    uploads=(),
+    now=None,
 ):
-    """Post a message, a reply (threads are one level deep) or an internal note.
+    """Post a message, a reply (threads are one level deep) or an internal note, with
+    files checked by `uploads.inspect` (a message may be files only).
 
     A retried post with the same client message id returns the first message.
     """
     if not seat.can_write:
         raise NotAllowed("You can read this workroom but not write in it.")
     body_md = (body_md or "").strip()
-    if not body_md:
+    if not body_md and not uploads:
         raise EmptyMessage("Write something first.")
     if len(body_md) > MAX_BODY:
         raise InvalidState(f"Messages are limited to {MAX_BODY:,} characters.")
@@ -114,6 +130,7 @@ def post_message(
         )
         if existing is not None:
             return existing
+    check_quota(workroom, uploads)
     if parent is not None:
         if parent.workroom_id != workroom.id or not visible_to(parent, seat):
             raise NotAllowed("That thread is not in this workroom.")
@@ -139,10 +156,106 @@ def post_message(
         "message.posted",
         message,
         workroom=workroom,
-        data={"seq": message.seq, "audience": audience.value, "parent": parent and parent.seq},
+        data={
+            "seq": message.seq,
+            "audience": audience.value,
+            "parent": parent and parent.seq,
+            "files": len(uploads),
+        },
         now=now,
     )
+    attach_files(message, uploads, author, now=now)
     return message
+
+
+class QuotaExceeded(UploadRefused):
+    """The workroom has no room left for these files."""
+
+
+def check_quota(workroom, uploads):
+    """Refuse files that would take a locked workroom past WORKROOM_QUOTA_BYTES."""
+    if not uploads:
+        return
+    quota = current_app.config["WORKROOM_QUOTA_BYTES"]
+    used = db.session.scalar(
+        select(func.coalesce(func.sum(Attachment.size), 0)).where(
+            Attachment.workroom_id == workroom.id
+        )
+    )
+    adding = sum(upload.size for upload in uploads)
+    if used + adding > quota:
+        raise QuotaExceeded(
+            f"This workroom holds {human_size(used)} of files and may hold "
+            f"{human_size(quota)}; these files need {human_size(adding)}. "
+            "Share fewer or smaller files."
+        )
+
+
+def attach_files(message, uploads, actor, *, now=None):
+    """Store checked files on a message of a locked workroom: the bytes first, then the rows.
+
+    If the transaction does not commit, the stored bytes are removed again.
+    """
+    if not uploads:
+        return []
+    check_quota(message.workroom, uploads)
+    now = now or utcnow()
+    storage = get_storage()
+    attachments = []
+    for upload in uploads:
+        stored = storage.save(upload.stream)
+        discard_unless_committed(db.session, storage, stored.key)
+        attachment = Attachment(
+            workroom_id=message.workroom_id,
+            message=message,
+            storage_key=stored.key,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            created_at=now,
+        )
+        db.session.add(attachment)
+        attachments.append(attachment)
+    db.session.flush()
+    for attachment in attachments:
+        record_event(
+            actor,
+            "attachment.added",
+            attachment,
+            workroom=message.workroom,
+            data={
+                "seq": message.seq,
+                "name": attachment.filename,
+                "type": attachment.content_type,
+                "size": attachment.size,
+                "sha256": attachment.sha256,
+            },
+            now=now,
+        )
+    return attachments
+
+
+def sweep_orphan_files(storage, *, older_than=ORPHAN_GRACE):
+    """Remove stored files no attachment refers to (left by a crash between write and commit).
+
+    Files younger than `older_than` are left alone: their request may still be running.
+    Returns how many files were removed.
+    """
+    keys = list(storage.keys(older_than=older_than.total_seconds()))
+    removed = 0
+    for start in range(0, len(keys), 500):
+        batch = keys[start : start + 500]
+        known = set(
+            db.session.scalars(
+                select(Attachment.storage_key).where(Attachment.storage_key.in_(batch))
+            )
+        )
+        for key in batch:
+            if key not in known:
+                storage.delete(key)
+                removed += 1
+    return removed
 
 
 def post_system_event(workroom, text_md, *, actor=None, now=None):
@@ -183,7 +296,7 @@ def edit_message(message, actor, body_md, *, now=None):
     """Change a message's text; the earlier text stays in its history."""
     _check_author(message, actor)
     body_md = (body_md or "").strip()
-    if not body_md:
+    if not body_md and not message.attachments:
         raise EmptyMessage("A message can't be empty; delete it instead.")
     if body_md == message.body_md:
         return message

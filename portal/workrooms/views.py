@@ -1,17 +1,26 @@
 """The workroom page, its message log, threads, edits, polling and activity."""
 
-from flask import Blueprint, abort, redirect, request, url_for
+from datetime import timedelta
+
+import click
+from flask import Blueprint, abort, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from portal.contracts.queries import contracts_of, waiting_on
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.rendering import render_page, wants_fragment
+from portal.storage import get_storage
 from portal.workrooms import queries, services
 from portal.workrooms.access import load_workroom
 from portal.workrooms.forms import EditMessageForm, MessageForm, ReadForm
 
 bp = Blueprint("workrooms", __name__, url_prefix="/workrooms")
+# A downloaded file is never a page of ours: no script, no plugin, no frame, no form.
+DOWNLOAD_CSP = (
+    "sandbox; default-src 'none'; base-uri 'none'; object-src 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def _message_or_404(seat, message_id):
@@ -35,6 +44,7 @@ def show(workroom_id):
     """The workroom: header, whose turn it is, the log and the other sections."""
     seat = load_workroom(current_user, workroom_id)
     messages, has_older = queries.timeline_page(seat)
+    files, more_files = queries.workroom_files(seat)
     return render_page(
         "workrooms/show.html",
         seat=seat,
@@ -46,6 +56,8 @@ def show(workroom_id):
         contracts=contracts_of(seat.workroom),
         waiting=waiting_on(seat.workroom),
         read_upto=queries.read_upto(seat.workroom, current_user),
+        files=files,
+        more_files=more_files,
     )
 
 
@@ -84,7 +96,10 @@ def post(workroom_id):
                 internal=form.internal.data,
                 parent=parent,
                 client_msg_id=form.client_msg_id.data or None,
+                uploads=form.uploads,
             )
+        except services.UploadRefused as error:
+            form.files.errors.append(f"{error} Choose the files again.")
         except DomainError as error:
             form.body.errors.append(str(error))
         else:
@@ -214,12 +229,30 @@ def history(workroom_id, message_id):
     )
 
 
+@bp.route("/<int:workroom_id>/search")
+@login_required
+def search(workroom_id):
+    """Messages and replies of the workroom that hold the words searched for."""
+    seat = load_workroom(current_user, workroom_id)
+    q = request.args.get("q", "").strip()[: queries.MAX_SEARCH_CHARS]
+    return render_page(
+        "workrooms/search.html",
+        "search_results",
+        seat=seat,
+        workroom=seat.workroom,
+        q=q,
+        results=queries.search(seat, q),
+        limit=queries.SEARCH_LIMIT,
+    )
+
+
 @bp.route("/<int:workroom_id>/poll")
 @login_required
 def poll(workroom_id):
     """New and changed messages since a change number; 204 (one query) when nothing changed."""
     since = request.args.get("since", type=int, default=0)
     upto = request.args.get("upto", type=int, default=0)
+    thread_id = request.args.get("thread", type=int)  # set by a thread page's poller
     last = queries.last_change(workroom_id, current_user)
     if last is None:
         abort(404)
@@ -233,6 +266,7 @@ def poll(workroom_id):
         changes=queries.changes_since(seat, since),
         since=last,
         upto=upto,
+        thread_id=thread_id,
     )
 
 
@@ -264,3 +298,36 @@ def activity(workroom_id):
         events=events,
         has_more=has_more,
     )
+
+
+@bp.route("/<int:workroom_id>/attachments/<int:attachment_id>")
+@login_required
+def attachment(workroom_id, attachment_id):
+    """Download a file of a message the user may read: always as an attachment, sandboxed."""
+    seat = load_workroom(current_user, workroom_id)
+    attachment = queries.find_attachment(seat, attachment_id)
+    if attachment is None:
+        abort(404)
+    response = send_file(
+        get_storage().open(attachment.storage_key),
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.filename,
+        etag=False,
+        conditional=False,
+    )
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.cli.command("sweep-orphan-uploads")
+@click.option("--older-than-minutes", default=60, show_default=True)
+def sweep_orphan_uploads_command(older_than_minutes):
+    """Remove stored files that no attachment refers to (left by a crash before commit)."""
+    removed = services.sweep_orphan_files(
+        get_storage(), older_than=timedelta(minutes=older_than_minutes)
+    )
+    click.echo(f"Removed {removed} orphan file(s).")

@@ -64,3 +64,26 @@ def test_password_change_keeps_this_session(web, make_user, app):
         assert verify_password(
             db.session.get(User, user.id).password_hash, "another long passphrase"
         )
+
+
+def test_account_changes_are_audited_in_the_platform_chain(web, make_user, app):
+    from portal.audit import AuditEvent, verify_all_chains
+
+    user = make_user()
+    web.login(user.email)
+    web.post("/account", {"name": "Audited", "timezone": "UTC"}, token_from="/account")
+    web.post(
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": "another long passphrase"},
+        token_from="/account",
+    )
+    with app.app_context():
+        actions = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.actor_id == user.id)
+        ).all()
+        assert {
+            "brand.created",
+            "account.settings_changed",
+            "password.changed",
+        } <= set(actions)
+        assert verify_all_chains()[0] == {}

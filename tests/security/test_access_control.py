@@ -5,9 +5,11 @@ so a new route fails `test_access_table_names_every_route` until someone decides
 """
 
 import hashlib
+import io
 import mailbox
 import re
 from dataclasses import dataclass
+from datetime import date
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,15 +26,22 @@ from portal.accounts.models import (
     BrandRole,
     CreatorProfile,
     PasswordResetToken,
+    Platform,
     User,
     UserSession,
 )
 from portal.accounts.passwords import verify_password
+from portal.campaigns.models import Campaign
+from portal.contracts import services as contract_services
+from portal.contracts.models import DeliverableKind
+from portal.contracts.terms import LineTerms, Terms
 from portal.extensions import db
 from portal.notifications.models import OutboundEmail
 from portal.workrooms import services as workroom_services
 from portal.workrooms.access import seat_of
+from portal.workrooms.uploads import Upload
 from tests import factories
+from tests.campaigns.samples import seed_campaign_invitations
 from tests.conftest import Browserless, https_client
 
 ROLES = ("anon", "brand_owner", "brand_manager", "brand_viewer", "creator", "mediator", "admin")
@@ -43,6 +52,7 @@ ADMIN = frozenset({"admin"})
 # A workroom is read by its brand's members, its creator and (read only) admins.
 WORKROOM_READERS = BRAND_MEMBERS | {"creator", "admin"}
 WORKROOM_WRITERS = frozenset({"brand_owner", "brand_manager", "creator"})
+CAMPAIGN_WRITERS = frozenset({"brand_owner", "brand_manager"})
 FOREIGN = "every object of the other brand"
 # Roles that may use an endpoint on every brand's objects, not only their own.
 SEES_EVERY_BRAND = {
@@ -53,8 +63,13 @@ SEES_EVERY_BRAND = {
         "workrooms.thread",
         "workrooms.history",
         "workrooms.activity",
+        "workrooms.attachment",
+        "workrooms.search",
         "workrooms.poll",
         "workrooms.mark_read",
+        "contracts.show",
+        "contracts.version",
+        "contracts.compare",
     )
 }
 
@@ -85,11 +100,38 @@ ACCESS = {
     "workrooms.thread": WORKROOM_READERS,
     "workrooms.history": WORKROOM_READERS,
     "workrooms.activity": WORKROOM_READERS,
+    "workrooms.attachment": WORKROOM_READERS,  # a file of a message the reader sees
+    "workrooms.search": WORKROOM_READERS,
     "workrooms.poll": WORKROOM_READERS,
     "workrooms.mark_read": WORKROOM_READERS,
     "workrooms.post": WORKROOM_WRITERS,
     "workrooms.edit": frozenset({"creator"}),  # only the author of the sample message
     "workrooms.delete": frozenset({"creator"}),
+    "contracts.new": frozenset({"brand_owner", "brand_manager"}),
+    "contracts.show": WORKROOM_READERS,
+    "contracts.version": WORKROOM_READERS,
+    "contracts.compare": WORKROOM_READERS,
+    # The sample contract is proposed: the creator gets 409 here (only the brand revises a
+    # proposal), but amends once it is active.
+    "contracts.edit": WORKROOM_WRITERS,
+    "contracts.accept": WORKROOM_WRITERS,  # the brand accepts a creator's amendment
+    "contracts.decline": WORKROOM_WRITERS,
+    # Campaigns: members read, owners and managers change; admins have no brand pages.
+    "campaigns.index": BRAND_MEMBERS,
+    "campaigns.show": BRAND_MEMBERS,
+    "campaigns.roster": BRAND_MEMBERS,
+    "campaigns.new": CAMPAIGN_WRITERS,
+    "campaigns.edit": CAMPAIGN_WRITERS,
+    "campaigns.change_status": CAMPAIGN_WRITERS,
+    "campaigns.invite": CAMPAIGN_WRITERS,
+    "campaigns.invite_by_email": CAMPAIGN_WRITERS,
+    "campaigns.withdraw": CAMPAIGN_WRITERS,
+    # A creator sees and answers only the invitations addressed to them.
+    "campaigns.my_invitations": frozenset({"creator"}),
+    "campaigns.invitation": frozenset({"creator"}),
+    "campaigns.accept": frozenset({"creator"}),
+    "campaigns.decline": frozenset({"creator"}),
+    "campaigns.join": PUBLIC,  # the emailed token is the credential
 }
 NOT_IN_TABLE = {"static"}  # Flask's own file route: public by nature, checked in test_headers
 CHECKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -127,6 +169,16 @@ class World:
     workroom_b: int = 0  # brand B with another creator
     message_a: int = 0  # written by the "creator" role's user in workroom A
     message_b: int = 0
+    attachment_a: int = 0  # a text file on message A
+    attachment_b: int = 0  # a text file on message B
+    contract_a: int = 0  # proposed by brand A to the "creator" role's user, version 1 open
+    contract_a_sha: str = ""
+    contract_b: int = 0
+    campaign_a: int = 0  # contract A's campaign
+    campaign_b: int = 0  # contract B's campaign
+    campaign_invitation_a: int = 0  # campaign A invites the "creator" role's user
+    campaign_invitation_b: int = 0  # campaign B invites brand B's creator
+    campaign_link_a: str = ""  # campaign A's emailed link to someone not on Duet yet
 
 
 def seed_workroom(brand, creator, text):
@@ -134,6 +186,31 @@ def seed_workroom(brand, creator, text):
     workroom = workroom_services.open_workroom(brand, creator, creator)
     seat = seat_of(creator, workroom)
     return workroom, workroom_services.post_message(seat, creator, text)
+
+
+def seed_attachment(message, author, name, text):
+    """A text file on a message, stored in the test upload folder."""
+    data = text.encode()
+    workroom_services.lock_workroom(message.workroom)
+    upload = Upload(name, "text/plain", io.BytesIO(data), len(data))
+    return workroom_services.attach_files(message, [upload], author)[0]
+
+
+def seed_contract(workroom, owner, title):
+    """A contract the brand proposed in a workroom, under a new campaign of the brand."""
+    campaign = Campaign(
+        brand_id=workroom.brand_id,
+        name=f"{title} campaign",
+        starts_on=date(2030, 1, 1),
+        ends_on=date(2030, 12, 31),
+        budget_minor=100000,
+        currency="USD",
+        created_by_id=owner.id,
+    )
+    db.session.add(campaign)
+    line = LineTerms("Post", DeliverableKind.post, Platform.instagram, date(2030, 3, 1), 50000)
+    terms = Terms(title, "Terms.", date(2030, 2, 1), date(2030, 4, 30), "USD", (line,))
+    return contract_services.create_contract(seat_of(owner, workroom), owner, campaign, terms)
 
 
 def build_world(app, maildir):
@@ -165,6 +242,16 @@ def build_world(app, maildir):
         reset_token = services.create_password_reset(target, app.config["PASSWORD_RESET_TTL"])
         workroom_a, message_a = seed_workroom(brand_a_row, people["creator"], "Hello from A")
         workroom_b, message_b = seed_workroom(brand_b, target, "Zebra secret plan")
+        attachment_a = seed_attachment(message_a, people["creator"], "brief-a.txt", "Brief A")
+        attachment_b = seed_attachment(message_b, target, "zebra-secret.txt", "Zebra secret file")
+        contract_a = seed_contract(workroom_a, owner, "Spring Trails")
+        contract_b = seed_contract(workroom_b, owner_b, "Zebra secret contract")
+        campaign_invitation_a, campaign_link_a = seed_campaign_invitations(
+            contract_a.campaign, owner, people["creator"], ttl, email="newcomer.a@example.com"
+        )
+        campaign_invitation_b, _ = seed_campaign_invitations(
+            contract_b.campaign, owner_b, target, ttl
+        )
         db.session.commit()
         message = EmailMessage()
         message["Subject"] = "Sample sink message"
@@ -188,8 +275,21 @@ def build_world(app, maildir):
             workroom_b=workroom_b.id,
             message_a=message_a.id,
             message_b=message_b.id,
+            attachment_a=attachment_a.id,
+            attachment_b=attachment_b.id,
+            contract_a=contract_a.id,
+            contract_a_sha=contract_a.latest_version.sha256,
+            contract_b=contract_b.id,
+            campaign_a=contract_a.campaign_id,
+            campaign_b=contract_b.campaign_id,
+            campaign_invitation_a=campaign_invitation_a.id,
+            campaign_invitation_b=campaign_invitation_b.id,
+            campaign_link_a=campaign_link_a,
             secrets=(
+                "Zebra secret contract",
                 "Zebra secret plan",
+                "Zebra secret file",
+                "zebra-secret.txt",
                 "Zebra Secret Brand",
                 "hidden.invitee.b@example.com",
                 "bea.secret@example.com",
@@ -205,6 +305,11 @@ def world(app, tmp_path, monkeypatch):
     return build_world(app, maildir)
 
 
+def campaign_invitation_samples(w):
+    """Campaign invitations: the "creator" role's own, and brand B's creator's."""
+    return {"own": w.campaign_invitation_a, "other brand": w.campaign_invitation_b}
+
+
 # URL argument -> {variant: value}; "own" is the acting user's (or a valid) object, the
 # others belong to brand B.  An endpoint-specific sample wins over an argument-wide one.
 SAMPLES = {
@@ -216,6 +321,15 @@ SAMPLES = {
     ("accounts.invitation", "token"): lambda w: {"own": w.invitation_a_token},
     "workroom_id": lambda w: {"own": w.workroom_a, "other brand": w.workroom_b},
     "message_id": lambda w: {"own": w.message_a, "other brand": w.message_b},
+    "attachment_id": lambda w: {"own": w.attachment_a, "other brand": w.attachment_b},
+    "contract_id": lambda w: {"own": w.contract_a, "other brand": w.contract_b},
+    ("contracts.version", "number"): lambda w: {"own": 1},
+    "campaign_id": lambda w: {"own": w.campaign_a, "other brand": w.campaign_b},
+    ("campaigns.withdraw", "invitation_id"): campaign_invitation_samples,
+    ("campaigns.invitation", "invitation_id"): campaign_invitation_samples,
+    ("campaigns.accept", "invitation_id"): campaign_invitation_samples,
+    ("campaigns.decline", "invitation_id"): campaign_invitation_samples,
+    ("campaigns.join", "token"): lambda w: {"own": w.campaign_link_a},
 }
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from flask import url_for
 
+from tests.campaigns.samples import campaign_form
+from tests.contracts.samples import form_fields, sample_terms
 from tests.factories import PASSWORD
 from tests.security.test_access_control import (
     HX,
@@ -115,6 +117,73 @@ CSRF_CASES = {
     ),
     "workrooms.mark_read": Case(
         "brand_owner", lambda w: f"/workrooms/{w.workroom_a}/read", lambda w: {"seq": "1"}
+    ),
+    "contracts.new": Case(
+        "brand_owner",
+        lambda w: f"/workrooms/{w.workroom_a}/contracts/new",
+        lambda w: form_fields(campaign_id=w.campaign_a),
+    ),
+    "contracts.edit": Case(
+        "brand_owner",
+        lambda w: f"/contracts/{w.contract_a}/edit",
+        lambda w: form_fields(sample_terms(title="Spring Trails, revised")),
+    ),
+    "contracts.accept": Case(
+        "creator",
+        lambda w: f"/contracts/{w.contract_a}/accept",
+        lambda w: {"sha256": w.contract_a_sha},
+    ),
+    "contracts.decline": Case(
+        "creator",
+        lambda w: f"/contracts/{w.contract_a}/decline",
+        lambda w: {"sha256": w.contract_a_sha, "comment": "One more story, please."},
+    ),
+    "campaigns.new": Case(
+        "brand_owner", lambda w: f"/brands/{w.brand_a}/campaigns/new", lambda w: campaign_form()
+    ),
+    "campaigns.edit": Case(
+        "brand_owner",
+        lambda w: f"/campaigns/{w.campaign_a}/edit",
+        lambda w: campaign_form(name="Spring Trails, renamed"),
+    ),
+    "campaigns.change_status": Case(
+        "brand_owner",
+        lambda w: f"/campaigns/{w.campaign_a}/status",
+        lambda w: {"status": "completed"},
+    ),
+    "campaigns.invite": Case(
+        "brand_owner",
+        lambda w: f"/campaigns/{w.campaign_a}/invitations",
+        lambda w: {"creator_id": str(w.target_id), "message": "Join us"},
+    ),
+    "campaigns.invite_by_email": Case(
+        "brand_owner",
+        lambda w: f"/campaigns/{w.campaign_a}/invitations/email",
+        lambda w: {"email": "fresh.creator@example.com"},
+    ),
+    "campaigns.withdraw": Case(
+        "brand_owner",
+        lambda w: f"/campaigns/{w.campaign_a}/invitations/{w.campaign_invitation_a}/withdraw",
+        lambda w: {},
+    ),
+    "campaigns.accept": Case(
+        "creator",
+        lambda w: f"/invitations/campaigns/{w.campaign_invitation_a}/accept",
+        lambda w: {},
+    ),
+    "campaigns.decline": Case(
+        "creator",
+        lambda w: f"/invitations/campaigns/{w.campaign_invitation_a}/decline",
+        lambda w: {},
+    ),
+    "campaigns.join": Case(
+        "anon",
+        lambda w: f"/campaigns/invitations/{w.campaign_link_a}",
+        lambda w: {
+            "name": "Nell Newcomer",
+            "password": "a long enough passphrase",
+            "timezone": "UTC",
+        },
     ),
     "admin.new_mediator": Case(
         "admin",

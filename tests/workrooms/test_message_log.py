@@ -222,10 +222,15 @@ def test_every_post_edit_and_delete_is_audited_in_an_intact_chain(app, pair):
     creator.post(f"{base}/edit", {"body": "Audited twice"})
     creator.post(f"{base}/delete", {}, token_from=f"/workrooms/{pair.workroom_id}")
     with app.app_context():
-        actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+        chain = f"workroom:{pair.workroom_id}"
+        actions = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.chain == chain).order_by(AuditEvent.id)
+        ).all()
         assert actions == ["workroom.opened", "message.posted", "message.edited", "message.deleted"]
         assert verify_all_chains()[0] == {}
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.seq == 2))
+        event = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq == 2)
+        )
         event.data = {"seq": 99}
         db.session.commit()
         broken, _ = verify_all_chains()
@@ -241,3 +246,15 @@ def test_empty_message_keeps_the_form_with_a_message(app, pair):
     assert "Write something first." in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(Message.id))) == 0
+
+
+def test_poll_sends_replies_only_to_pages_showing_their_thread(app, pair):
+    brand, creator = as_user(app, pair.owner), as_user(app, pair.creator)
+    post(brand, pair, "Root")
+    root = messages(app)[0]
+    post(creator, pair, "A reply", parent_id=root.id)
+    base = f"/workrooms/{pair.workroom_id}/poll?since=1&upto=1"
+    workroom_page = brand.client.get(base).get_data(as_text=True)
+    assert "#replies-" not in workroom_page and "1 reply" in workroom_page
+    thread_page = brand.client.get(f"{base}&thread={root.id}").get_data(as_text=True)
+    assert f"beforeend:#replies-{root.id}" in thread_page
