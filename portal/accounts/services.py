@@ -50,7 +50,7 @@ def token_digest(raw_token):
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
-def _new_token():
+def new_link_token():
     """A random URL-safe token and its digest."""
     raw = secrets.token_urlsafe(32)
     return raw, token_digest(raw)
@@ -173,7 +173,7 @@ def change_password(user, current_password, new_password, *, keep_session_id, no
 def create_password_reset(user, ttl, *, now=None):
     """A new single-use reset link for a user; returns the raw token to email."""
     now = now or utcnow()
-    raw, digest = _new_token()
+    raw, digest = new_link_token()
     db.session.add(
         PasswordResetToken(user=user, token_hash=digest, created_at=now, expires_at=now + ttl)
     )
@@ -248,7 +248,7 @@ def invite_member(brand, actor, email, role, ttl, *, now=None):
     if existing is not None and existing.kind is not AccountKind.brand:
         raise InvalidState(f"{email} belongs to a {existing.kind.value} account.")
     now = now or utcnow()
-    raw, digest = _new_token()
+    raw, digest = new_link_token()
     invitation = BrandInvitation(
         brand=brand,
         email=email,

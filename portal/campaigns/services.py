@@ -228,6 +228,28 @@ def _clean_message(message):
     return message
 
 
+def _send_invitation(campaign, actor, ttl, message, now, *, data, **recipient):
+    """Store a pending invitation (to a creator or an email) and audit it."""
+    invitation = CampaignInvitation(
+        campaign=campaign,
+        message=message,
+        invited_by=actor,
+        created_at=now,
+        expires_at=now + ttl,
+        **recipient,
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    record_event(
+        actor,
+        "campaign_invitation.sent",
+        invitation,
+        data={"campaign_id": campaign.id, **data},
+        now=now,
+    )
+    return invitation
+
+
 def invite_creator(campaign, actor, creator, ttl, *, message="", now=None):
     """Invite a creator from the roster to an active campaign."""
     _check_inviting(campaign, actor)
@@ -236,24 +258,9 @@ def invite_creator(campaign, actor, creator, ttl, *, message="", now=None):
     now = now or utcnow()
     message = _clean_message(message)
     _check_not_duplicate(campaign, now, creator=creator)
-    invitation = CampaignInvitation(
-        campaign=campaign,
-        creator=creator,
-        message=message,
-        invited_by=actor,
-        created_at=now,
-        expires_at=now + ttl,
+    return _send_invitation(
+        campaign, actor, ttl, message, now, creator=creator, data={"creator_id": creator.id}
     )
-    db.session.add(invitation)
-    db.session.flush()
-    record_event(
-        actor,
-        "campaign_invitation.sent",
-        invitation,
-        data={"campaign_id": campaign.id, "creator_id": creator.id},
-        now=now,
-    )
-    return invitation
 
 
 def invite_by_email(campaign, actor, email, ttl, *, message="", now=None):
@@ -272,24 +279,16 @@ def invite_by_email(campaign, actor, email, ttl, *, message="", now=None):
     now = now or utcnow()
     message = _clean_message(message)
     _check_not_duplicate(campaign, now, email=email)
-    raw, digest = accounts._new_token()
-    invitation = CampaignInvitation(
-        campaign=campaign,
+    raw, digest = accounts.new_link_token()
+    invitation = _send_invitation(
+        campaign,
+        actor,
+        ttl,
+        message,
+        now,
         email=email,
         token_hash=digest,
-        message=message,
-        invited_by=actor,
-        created_at=now,
-        expires_at=now + ttl,
-    )
-    db.session.add(invitation)
-    db.session.flush()
-    record_event(
-        actor,
-        "campaign_invitation.sent",
-        invitation,
-        data={"campaign_id": campaign.id, "by_email": True},
-        now=now,
+        data={"by_email": True},
     )
     return invitation, raw
 
