@@ -262,3 +262,66 @@ def test_l6_login_burst_beyond_the_limit_gets_429_not_500(app, busy_pair, test_s
             thread.join()
     assert [s for s in statuses if s >= 500] == []
     assert set(statuses) <= {400, 429}
+
+
+def test_l3_concurrent_replies_and_edits_lose_nothing(app, busy_pair, test_settings, tmp_path):
+    from portal.workrooms.access import seat_of
+    from portal.workrooms.models import MessageRevision, Workroom
+    from portal.workrooms.services import post_message
+
+    with app.app_context():
+        workroom = db.session.get(Workroom, busy_pair.workroom_id)
+        author = workroom.creator
+        root = post_message(seat_of(author, workroom), author, "Root of a busy thread")
+        db.session.commit()
+        root_id = root.id
+        db.session.remove()
+    with gunicorn(test_settings, tmp_path, workers=4) as base:
+        repliers = [Client(base, busy_pair.owner.email) for _ in range(4)]
+        editor = Client(base, busy_pair.creator.email)
+        for client in [*repliers, editor]:
+            client.refresh_token(f"/workrooms/{busy_pair.workroom_id}")
+        statuses = []
+        lock = threading.Lock()
+
+        def reply(client, n):
+            for i in range(10):
+                status, _ = client.request(
+                    "POST",
+                    f"/workrooms/{busy_pair.workroom_id}/messages",
+                    {"body": f"reply {n}.{i}", "parent_id": root_id},
+                )
+                with lock:
+                    statuses.append(status)
+
+        def edit():
+            for i in range(10):
+                status, _ = editor.request(
+                    "POST",
+                    f"/workrooms/{busy_pair.workroom_id}/messages/{root_id}/edit",
+                    {"body": f"Root, edit {i}"},
+                )
+                with lock:
+                    statuses.append(status)
+
+        threads = [threading.Thread(target=reply, args=(c, n)) for n, c in enumerate(repliers)]
+        threads.append(threading.Thread(target=edit))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses.count(302) == 50, statuses
+    with app.app_context():
+        root = db.session.get(Message, root_id)
+        replies = db.session.scalars(select(Message).where(Message.parent_id == root_id)).all()
+        revisions = db.session.scalars(
+            select(MessageRevision).where(MessageRevision.message_id == root_id)
+        ).all()
+        assert root.reply_count == len(replies) == 40
+        assert root.body_md == "Root, edit 9"
+        # every earlier text is kept: the original and edits 0..8
+        assert [r.body_md for r in revisions] == ["Root of a busy thread"] + [
+            f"Root, edit {i}" for i in range(9)
+        ]
+        db.session.remove()
+    assert_gapless(app, busy_pair.workroom_id, 41)

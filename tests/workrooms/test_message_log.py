@@ -258,3 +258,55 @@ def test_poll_sends_replies_only_to_pages_showing_their_thread(app, pair):
     assert "#replies-" not in workroom_page and "1 reply" in workroom_page
     thread_page = brand.client.get(f"{base}&thread={root.id}").get_data(as_text=True)
     assert f"beforeend:#replies-{root.id}" in thread_page
+
+
+def bulk_messages(app, workroom_id, author_id, count):
+    """Insert `count` top-level messages quickly (numbered after the existing ones)."""
+    from sqlalchemy import insert
+
+    from portal.database import utcnow
+    from portal.markup import render_markdown
+    from portal.workrooms.models import Audience, MessageKind
+
+    with app.app_context():
+        workroom = db.session.get(Workroom, workroom_id)
+        start = workroom.last_message_seq
+        html = render_markdown("bulk **message**")
+        rows = [
+            {
+                "workroom_id": workroom_id,
+                "seq": start + n,
+                "changed_seq": start + n,
+                "author_id": author_id,
+                "kind": MessageKind.message,
+                "audience": Audience.everyone,
+                "body_md": "bulk **message**",
+                "body_html": html,
+                "reply_count": 0,
+                "created_at": utcnow(),
+            }
+            for n in range(1, count + 1)
+        ]
+        db.session.execute(insert(Message), rows)
+        workroom.last_message_seq = workroom.last_change_seq = start + count
+        db.session.commit()
+
+
+def test_page_and_dashboard_queries_are_the_same_for_10_and_10000_messages(
+    app, pair, count_queries
+):
+    brand = as_user(app, pair.owner)
+    bulk_messages(app, pair.workroom_id, pair.creator.id, 10)
+    counts = {}
+    for size in (10, 10_000):
+        if size == 10_000:
+            bulk_messages(app, pair.workroom_id, pair.creator.id, 10_000 - 10)
+        for path in (f"/workrooms/{pair.workroom_id}", "/"):
+            with count_queries() as statements:
+                assert brand.client.get(path).status_code == 200
+            counts[(path, size)] = len(statements)
+    assert (
+        counts[(f"/workrooms/{pair.workroom_id}", 10)]
+        == counts[(f"/workrooms/{pair.workroom_id}", 10_000)]
+    )
+    assert counts[("/", 10)] == counts[("/", 10_000)]
