@@ -132,9 +132,12 @@ def post_message(
             return existing
     check_quota(workroom, uploads)
     if parent is not None:
+        db.session.refresh(parent)  # read under the lock: its reply count may have moved
         if parent.workroom_id != workroom.id or not visible_to(parent, seat):
             raise NotAllowed("That thread is not in this workroom.")
-        parent = parent.parent or parent  # one level: a reply to a reply joins the thread
+        if parent.parent is not None:  # one level: a reply to a reply joins the thread
+            parent = parent.parent
+            db.session.refresh(parent)
         if parent.deleted_at is not None:
             raise InvalidState("That message was deleted; start a new thread.")
     audience = note_audience(seat.side) if internal else Audience.everyone
@@ -271,6 +274,13 @@ def post_system_event(workroom, text_md, *, actor=None, now=None):
     )
 
 
+def _lock_with(message):
+    """Lock the message's workroom, then read the message afresh (another edit may have won)."""
+    workroom = lock_workroom(message.workroom)
+    db.session.refresh(message)
+    return workroom
+
+
 def _check_author(message, actor):
     """Only the author may change a message, and never a system line or a tombstone."""
     if message.kind is not MessageKind.message or message.author_id != actor.id:
@@ -294,6 +304,7 @@ def _keep_revision(message, now):
 
 def edit_message(message, actor, body_md, *, now=None):
     """Change a message's text; the earlier text stays in its history."""
+    workroom = _lock_with(message)
     _check_author(message, actor)
     body_md = (body_md or "").strip()
     if not body_md and not message.attachments:
@@ -301,7 +312,6 @@ def edit_message(message, actor, body_md, *, now=None):
     if body_md == message.body_md:
         return message
     now = now or utcnow()
-    workroom = lock_workroom(message.workroom)
     _keep_revision(message, now)
     message.body_md, message.body_html = body_md, render_markdown(body_md)
     message.edited_at = now
@@ -314,9 +324,9 @@ def edit_message(message, actor, body_md, *, now=None):
 
 def delete_message(message, actor, *, now=None):
     """Replace a message by a tombstone; its text stays in the history for the record."""
+    workroom = _lock_with(message)
     _check_author(message, actor)
     now = now or utcnow()
-    workroom = lock_workroom(message.workroom)
     _keep_revision(message, now)
     message.body_md, message.body_html = "", ""
     message.deleted_at = now
