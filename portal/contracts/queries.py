@@ -32,33 +32,46 @@ def contracts_of(workroom):
 
 def waiting_on(workroom):
     """What waits on whom in a workroom: a list of (Side, sentence). Drafts stay private."""
+    return waiting_in([workroom]).get(workroom.id, [])
+
+
+def waiting_in(workrooms):
+    """{workroom id: [(Side, sentence), ...]} for many workrooms in one query."""
+    by_id = {w.id: w for w in workrooms}
+    if not by_id:
+        return {}
     newer = aliased(ContractVersion)
     latest = (
         select(func.max(newer.number)).where(newer.contract_id == Contract.id).scalar_subquery()
     )
     rows = db.session.execute(
-        select(Contract.status, ContractVersion)
+        select(Contract.workroom_id, Contract.status, ContractVersion)
         .join(ContractVersion, ContractVersion.contract_id == Contract.id)
         .where(
-            Contract.workroom_id == workroom.id,
+            Contract.workroom_id.in_(by_id),
             Contract.status.in_([ContractStatus.proposed, ContractStatus.active]),
             ContractVersion.number == latest,
             ContractVersion.state.in_([VersionState.open, VersionState.changes_requested]),
         )
         .order_by(Contract.id)
     ).all()
-    waiting = []
-    for status, version in rows:
-        title, n = version.title, version.number
-        if version.state is VersionState.changes_requested:
-            who = workroom.creator.name
-            waiting.append((Side.brand, f"Revise {title}: {who} asked for changes"))
-        elif status is ContractStatus.proposed:
-            waiting.append((Side.creator, f"Accept or ask for changes to {title} v{n}"))
-        else:
-            other = Side.creator if version.proposed_by_side is Side.brand else Side.brand
-            waiting.append((other, f"Accept or reject the amendment to {title} (v{n})"))
+    waiting = {}
+    for workroom_id, status, version in rows:
+        waiting.setdefault(workroom_id, []).append(
+            _waiting_line(by_id[workroom_id], status, version)
+        )
     return waiting
+
+
+def _waiting_line(workroom, status, version):
+    """Who must act on a contract's latest version, and what they must do."""
+    title, n = version.title, version.number
+    if version.state is VersionState.changes_requested:
+        return Side.brand, f"Revise {title}: {workroom.creator.name} asked for changes"
+    if status is ContractStatus.proposed:
+        return Side.creator, f"Accept or ask for changes to {title} v{n}"
+    other = Side.creator if version.proposed_by_side is Side.brand else Side.brand
+    return other, f"Accept or reject the amendment to {title} (v{n})"
 
 
 def contract_page(contract_id):

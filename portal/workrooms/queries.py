@@ -7,7 +7,7 @@ from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from portal.accounts.models import AccountKind, BrandMembership
 from portal.audit import AuditEvent
-from portal.contracts.queries import waiting_on
+from portal.contracts.queries import waiting_in
 from portal.extensions import db
 from portal.workrooms.models import (
     Attachment,
@@ -267,5 +267,5 @@ def overview(user):
         "workrooms": workrooms,
         "unread": unread_counts(user, workrooms),
         "latest": latest_messages({w.id: w for w in workrooms}),
-        "waiting": {w.id: waiting_on(w) for w in workrooms},
+        "waiting": waiting_in(workrooms),
     }

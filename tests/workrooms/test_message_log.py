@@ -310,3 +310,34 @@ def test_page_and_dashboard_queries_are_the_same_for_10_and_10000_messages(
         == counts[(f"/workrooms/{pair.workroom_id}", 10_000)]
     )
     assert counts[("/", 10)] == counts[("/", 10_000)]
+
+
+def test_dashboard_queries_do_not_grow_with_workrooms(app, pair, count_queries):
+    from portal.accounts.models import Brand
+    from portal.workrooms.services import open_workroom
+    from tests import factories
+
+    creator = as_user(app, pair.creator)
+    post(as_user(app, pair.owner), pair, "Hello")
+
+    def dashboard_queries():
+        with count_queries() as statements:
+            assert creator.client.get("/").status_code == 200
+        return len(statements)
+
+    one = dashboard_queries()
+    with app.app_context():
+        me = db.session.get(Workroom, pair.workroom_id).creator
+        for _ in range(4):
+            owner = factories.user()
+            room = open_workroom(db.session.get(Brand, owner.memberships[0].brand_id), me, owner)
+            post_message_as(room, me, "Hi")
+        db.session.commit()
+    assert dashboard_queries() == one
+
+
+def post_message_as(workroom, user, text):
+    from portal.workrooms.access import seat_of
+    from portal.workrooms.services import post_message
+
+    return post_message(seat_of(user, workroom), user, text)
