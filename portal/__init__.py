@@ -64,6 +64,7 @@ def _register_models():
     from portal.accounts import models as _accounts  # noqa: F401
     from portal.campaigns import models as _campaigns  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
+    from portal.deliverables import models as _deliverables  # noqa: F401
     from portal.notifications import models as _notifications  # noqa: F401
     from portal.workrooms import models as _workrooms  # noqa: F401
 

@@ -42,7 +42,7 @@ def enum_column(enum_cls, name):
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=20,
+        length=max(20, *(len(m.value) for m in enum_cls)),
         values_callable=lambda members: [m.value for m in members],
     )
 

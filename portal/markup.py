@@ -1,5 +1,7 @@
 """Markdown rendered once at write time and sanitised with an allow-list (nh3)."""
 
+import re
+
 import markdown
 import nh3
 from markdown.extensions import Extension
@@ -87,3 +89,13 @@ def render_markdown(text):
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+def escape_markdown(text):
+    """Plain text (a name, a title) made safe to sit inside Markdown, e.g. in a system line."""
+    return re.sub(r"([\\`*_\[\]<>#|~!])", r"\\\1", text)
+
+
+def quote_markdown(text):
+    """Plain text as a Markdown block quote, escaped line by line."""
+    return "\n".join(f"> {escape_markdown(row)}" for row in text.strip().splitlines())

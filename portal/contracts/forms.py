@@ -57,11 +57,23 @@ class LineForm(Form):
     )
     due_on = DateField("Due date", validators=[Optional()])
     price = StringField("Price", validators=[Optional(), Length(max=20)], filters=[strip])
+    requirements = TextAreaField(
+        "Requirements",
+        validators=[Optional(), Length(max=4000)],
+        description="One checklist item a line, e.g. #ad disclosure.",
+    )
+
+    def requirement_items(self):
+        """The typed checklist, one item a line, blanks dropped."""
+        return tuple(
+            row.strip() for row in (self.requirements.data or "").splitlines() if row.strip()
+        )
 
     def is_blank(self):
         """Nothing typed in the row (kind and platform always have a value)."""
         typed_date = bool(self.due_on.raw_data and self.due_on.raw_data[0].strip())
-        return not ((self.title.data or "").strip() or typed_date or self.price.data)
+        typed = (self.title.data or "").strip() or self.price.data or self.requirement_items()
+        return not (typed or typed_date)
 
 
 class ContractForm(FlaskForm):
@@ -96,6 +108,13 @@ class ContractForm(FlaskForm):
     )
     revision_budget = days(
         "Revision budget (change-request rounds)", 2, 0, 20, "Rounds of changes per deliverable."
+    )
+    grace_hours = days(
+        "Grace period (hours)",
+        24,
+        0,
+        720,
+        "How long past its due time a deliverable with nothing approved counts as missed.",
     )
     comment = TextAreaField(
         "Note about this version",
@@ -163,6 +182,7 @@ class ContractForm(FlaskForm):
             platform=Platform(row.platform.data),
             due_on=row.due_on.data,
             price_minor=price,
+            requirements=row.requirement_items(),
         )
 
     def _has_errors(self):
@@ -191,6 +211,7 @@ class ContractForm(FlaskForm):
             kill_fee_percent=self.kill_fee_percent.data,
             auto_approve_days=self.auto_approve_days.data,
             revision_budget=self.revision_budget.data,
+            grace_hours=self.grace_hours.data,
         )
 
 
@@ -209,6 +230,7 @@ def form_data(terms):
         "kill_fee_percent": terms.kill_fee_percent,
         "auto_approve_days": terms.auto_approve_days,
         "revision_budget": terms.revision_budget,
+        "grace_hours": terms.grace_hours,
         "lines": [
             {
                 "title": line.title,
@@ -216,6 +238,7 @@ def form_data(terms):
                 "platform": line.platform.value,
                 "due_on": line.due_on,
                 "price": amount_input(line.price_minor, terms.currency),
+                "requirements": "\n".join(line.requirements),
             }
             for line in terms.lines
         ],

@@ -127,6 +127,7 @@ class ContractVersion(db.Model):
         CheckConstraint("kill_fee_percent BETWEEN 0 AND 100", name="kill_fee_percent_range"),
         CheckConstraint("auto_approve_days >= 1", name="auto_approve_positive"),
         CheckConstraint("revision_budget >= 0", name="revision_budget_not_negative"),
+        CheckConstraint("grace_hours >= 0", name="grace_hours_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -151,6 +152,8 @@ class ContractVersion(db.Model):
     kill_fee_percent: Mapped[int] = mapped_column(Integer, default=0)
     auto_approve_days: Mapped[int] = mapped_column(Integer, default=5)
     revision_budget: Mapped[int] = mapped_column(Integer, default=2)
+    #: hours past a deliverable's due time before it counts as missed
+    grace_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     comment: Mapped[str] = mapped_column(String(2000), default="")
     sha256: Mapped[str] = mapped_column(String(64))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -183,6 +186,13 @@ class ContractLine(db.Model):
     platform: Mapped[Platform] = mapped_column(enum_column(Platform, "line_platform"))
     due_on: Mapped[date] = mapped_column(Date)
     price_minor: Mapped[int] = mapped_column(BigInteger)
+    #: the checklist the brief demands, one item a line ("#ad disclosure", "tag @northwind")
+    requirements: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    @property
+    def requirement_list(self):
+        """The checklist items, in order."""
+        return [item for item in self.requirements.split("\n") if item.strip()]
 
 
 class ContractAcceptance(db.Model):

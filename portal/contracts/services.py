@@ -19,6 +19,7 @@ from portal.contracts.models import (
 )
 from portal.contracts.terms import terms_sha256
 from portal.database import utcnow
+from portal.deliverables.services import create_deliverables, sync_deliverables
 from portal.errors import DomainError, InvalidState, NotAllowed
 from portal.extensions import db
 from portal.markup import render_markdown
@@ -29,6 +30,7 @@ from portal.workrooms.services import lock_workroom, post_system_event
 MAX_COMMENT = 2000
 MAX_TERMS = 50_000
 MAX_LINES = 30
+MAX_REQUIREMENTS = 20
 
 
 class InvalidTerms(DomainError):
@@ -67,6 +69,15 @@ def check_terms(terms):
         problems.append("The kill fee is a percentage from 0 to 100.")
     if terms.auto_approve_days < 1:
         problems.append("The auto-approve window is at least one day.")
+    if terms.grace_hours < 0:
+        problems.append("The grace period can't be negative.")
+    for n, line in enumerate(terms.lines, start=1):
+        if len(line.requirements) > MAX_REQUIREMENTS or any(
+            len(item) > 200 for item in line.requirements
+        ):
+            problems.append(
+                f"Line {n} has at most {MAX_REQUIREMENTS} requirements of 200 characters."
+            )
     if min(terms.revision_budget, terms.renewal_notice_days, terms.termination_notice_days) < 0:
         problems.append("Day counts and the revision budget can't be negative.")
     if problems:
@@ -152,6 +163,7 @@ def _add_version(contract, actor, side, terms, kind, *, comment, now):
         kill_fee_percent=terms.kill_fee_percent,
         auto_approve_days=terms.auto_approve_days,
         revision_budget=terms.revision_budget,
+        grace_hours=terms.grace_hours,
         comment=comment,
         sha256=terms_sha256(terms),
         created_by_id=actor.id,
@@ -165,6 +177,7 @@ def _add_version(contract, actor, side, terms, kind, *, comment, now):
             platform=line.platform,
             due_on=line.due_on,
             price_minor=line.price_minor,
+            requirements="\n".join(line.requirements),
         )
         for position, line in enumerate(terms.lines, start=1)
     ]
@@ -387,13 +400,16 @@ def accept_version(contract, actor, seat, sha256, *, now=None):
     if {a.side for a in version.acceptances if a.sha256 == version.sha256} != set(Side):
         _audit(actor, "contract.accepted", contract, version, now=now, side=side.value)
         return version
+    previous = contract.accepted_version
     _set_state(version, VersionState.accepted)
     if version.kind is VersionKind.proposal:
         _set_status(contract, ContractStatus.active)
         _audit(actor, "contract.accepted", contract, version, now=now, side=side.value)
         post_system_event(contract.workroom, f"Contract **{title}** is active.", now=now)
         _audit(actor, "contract.activated", contract, version, now=now)
+        create_deliverables(contract, version, actor, now=now)
     else:
+        sync_deliverables(contract, previous, version, actor, now=now)
         _audit(actor, "contract.amendment_accepted", contract, version, now=now, side=side.value)
         post_system_event(
             contract.workroom,

@@ -20,6 +20,7 @@ class LineTerms:
     platform: Platform
     due_on: date
     price_minor: int
+    requirements: tuple[str, ...] = ()  #: checklist items the brief demands ("#ad disclosure")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Terms:
     kill_fee_percent: int = 0
     auto_approve_days: int = 5
     revision_budget: int = 2
+    grace_hours: int = 24  #: how long past due before a deliverable counts as missed
 
     @property
     def total_minor(self):
@@ -48,7 +50,14 @@ class Terms:
     def cleaned(self):
         """The same terms with whitespace and line endings normalised (what is stored)."""
         text = "\n".join(row.rstrip() for row in self.terms_md.replace("\r\n", "\n").split("\n"))
-        lines = tuple(dataclasses.replace(line, title=line.title.strip()) for line in self.lines)
+        lines = tuple(
+            dataclasses.replace(
+                line,
+                title=line.title.strip(),
+                requirements=tuple(r.strip() for r in line.requirements if r.strip()),
+            )
+            for line in self.lines
+        )
         return dataclasses.replace(
             self,
             title=self.title.strip(),
@@ -67,7 +76,14 @@ class Terms:
             ends_on=version.ends_on,
             currency=version.currency,
             lines=tuple(
-                LineTerms(line.title, line.kind, line.platform, line.due_on, line.price_minor)
+                LineTerms(
+                    line.title,
+                    line.kind,
+                    line.platform,
+                    line.due_on,
+                    line.price_minor,
+                    tuple(line.requirement_list),
+                )
                 for line in version.lines
             ),
             renewal_date=version.renewal_date,
@@ -77,6 +93,7 @@ class Terms:
             kill_fee_percent=version.kill_fee_percent,
             auto_approve_days=version.auto_approve_days,
             revision_budget=version.revision_budget,
+            grace_hours=version.grace_hours,
         )
 
 
@@ -84,10 +101,11 @@ def canonical_terms(terms):
     """The canonical serialisation of all terms: sorted-key JSON, ISO dates, enum values.
 
     Same terms, same bytes, same hash; any change to text, dates, lines or settings
-    changes it. Version 1 of the format is named inside, so it can evolve explicitly.
+    changes it. The format is named inside, so it can evolve explicitly: v2 added the
+    lines' requirements and the grace period (versions stored under v1 keep their hash).
     """
     document = {
-        "format": "duet.contract-terms.v1",
+        "format": "duet.contract-terms.v2",
         "title": terms.title,
         "terms_md": terms.terms_md,
         "starts_on": terms.starts_on.isoformat(),
@@ -102,6 +120,7 @@ def canonical_terms(terms):
                 "platform": line.platform.value,
                 "due_on": line.due_on.isoformat(),
                 "price_minor": line.price_minor,
+                "requirements": list(line.requirements),
             }
             for position, line in enumerate(terms.lines, start=1)
         ],
@@ -116,6 +135,7 @@ def canonical_terms(terms):
         },
         "auto_approve_days": terms.auto_approve_days,
         "revision_budget": terms.revision_budget,
+        "grace_hours": terms.grace_hours,
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -146,12 +166,14 @@ def terms_text(terms):
         f"Kill fee: {terms.kill_fee_percent}%",
         f"Auto-approve window: {terms.auto_approve_days} days",
         f"Revision budget: {terms.revision_budget} rounds",
+        f"Grace period: {terms.grace_hours} hours",
     ]
     for position, line in enumerate(terms.lines, start=1):
         rows.append(
             f"Line {position}: {line.title} | {line.kind.value} | {line.platform.label}"
             f" | due {line.due_on.isoformat()} | {format_amount(line.price_minor, terms.currency)}"
         )
+        rows.extend(f"Line {position} requires: {item}" for item in line.requirements)
     rows.append("Terms:")
     rows.extend(terms.terms_md.split("\n"))
     return rows

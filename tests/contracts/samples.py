@@ -46,6 +46,7 @@ def form_fields(terms=None, *, campaign_id=None, button="propose", comment=""):
         "kill_fee_percent": str(terms.kill_fee_percent),
         "auto_approve_days": str(terms.auto_approve_days),
         "revision_budget": str(terms.revision_budget),
+        "grace_hours": str(terms.grace_hours),
         "comment": comment,
     }
     if terms.auto_renew:
@@ -59,5 +60,6 @@ def form_fields(terms=None, *, campaign_id=None, button="propose", comment=""):
         data[f"lines-{n}-title"] = line.title if line else ""
         data[f"lines-{n}-due_on"] = line.due_on.isoformat() if line else ""
         data[f"lines-{n}-price"] = amount_input(line.price_minor, terms.currency) if line else ""
+        data[f"lines-{n}-requirements"] = "\n".join(line.requirements) if line else ""
     data[button] = "x"
     return data
