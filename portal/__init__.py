@@ -77,6 +77,7 @@ def _register_blueprints(app):
     from portal.campaigns.views import bp as campaigns_bp
     from portal.contracts.views import bp as contracts_bp
     from portal.dashboard.views import bp as dashboard_bp
+    from portal.deliverables.views import bp as deliverables_bp
     from portal.health.views import bp as health_bp
     from portal.workrooms.views import bp as workrooms_bp
 
@@ -87,6 +88,7 @@ def _register_blueprints(app):
         health_bp,
         workrooms_bp,
         contracts_bp,
+        deliverables_bp,
         campaigns_bp,
     ):
         app.register_blueprint(blueprint)

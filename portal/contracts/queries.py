@@ -1,8 +1,5 @@
 """Reads about contracts that the workroom page, the contract pages and jobs share."""
 
-import difflib
-from dataclasses import dataclass
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
@@ -17,6 +14,7 @@ from portal.contracts.models import (
 )
 from portal.contracts.terms import Terms, terms_text
 from portal.extensions import db
+from portal.textdiff import diff_lines, unified
 from portal.workrooms.models import Side
 
 
@@ -121,39 +119,16 @@ def campaigns_for(workroom):
     ).all()
 
 
-@dataclass(frozen=True)
-class DiffRow:
-    """One row of a diff: 'same', 'removed' or 'added', with line numbers on each side."""
-
-    change: str
-    old_number: int | None
-    new_number: int | None
-    text: str
-
-
 def diff_versions(old, new):
     """The rows of a line diff between two versions' canonical text renderings."""
-    a, b = terms_text(Terms.of_version(old)), terms_text(Terms.of_version(new))
-    rows = []
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            pairs = zip(range(i1, i2), range(j1, j2), strict=True)
-            rows += [DiffRow("same", i + 1, j + 1, a[i]) for i, j in pairs]
-            continue
-        rows += [DiffRow("removed", i + 1, None, a[i]) for i in range(i1, i2)]
-        rows += [DiffRow("added", None, j + 1, b[j]) for j in range(j1, j2)]
-    return rows
+    return diff_lines(terms_text(Terms.of_version(old)), terms_text(Terms.of_version(new)))
 
 
 def unified_diff(old, new):
     """The same comparison as a unified diff (plain text)."""
-    return "\n".join(
-        difflib.unified_diff(
-            terms_text(Terms.of_version(old)),
-            terms_text(Terms.of_version(new)),
-            fromfile=f"version {old.number}",
-            tofile=f"version {new.number}",
-            lineterm="",
-        )
+    return unified(
+        terms_text(Terms.of_version(old)),
+        terms_text(Terms.of_version(new)),
+        f"version {old.number}",
+        f"version {new.number}",
     )

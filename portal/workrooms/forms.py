@@ -11,6 +11,43 @@ from portal.workrooms import uploads
 from portal.workrooms.services import MAX_BODY
 
 
+def inspect_chosen_files(field, where):
+    """The files chosen in a file field, each checked by its bytes (uploads.inspect).
+
+    Raises ValidationError naming every refused file, so the form shows it by the field.
+    """
+    config = current_app.config
+    chosen = [f for f in field.data or [] if f and f.filename]
+    if len(chosen) > config["MAX_ATTACHMENTS_PER_MESSAGE"]:
+        raise ValidationError(
+            f"Attach at most {config['MAX_ATTACHMENTS_PER_MESSAGE']} files to {where}."
+        )
+    checked, refused = [], []
+    for file in chosen:
+        try:
+            checked.append(
+                uploads.inspect(
+                    file,
+                    max_bytes=config["MAX_ATTACHMENT_BYTES"],
+                    max_pixels=config["MAX_IMAGE_PIXELS"],
+                )
+            )
+        except uploads.UploadRefused as refusal:
+            refused.append(str(refusal))
+    if refused:
+        raise ValidationError(" ".join(refused) + " Choose the files again.")
+    return checked
+
+
+def files_hint():
+    """The limits of attached files, as a field description."""
+    config = current_app.config
+    return (
+        f"Up to {config['MAX_ATTACHMENTS_PER_MESSAGE']} files of at most "
+        f"{uploads.human_size(config['MAX_ATTACHMENT_BYTES'])} each: {uploads.ACCEPTED}."
+    )
+
+
 class MessageForm(FlaskForm):
     """Write a message, a reply or an internal note, with files or only files."""
 
@@ -32,36 +69,12 @@ class MessageForm(FlaskForm):
         super().__init__(*args, **kwargs)
         if not self.client_msg_id.data:
             self.client_msg_id.data = uuid.uuid4().hex
-        config = current_app.config
-        self.files.description = (
-            f"Up to {config['MAX_ATTACHMENTS_PER_MESSAGE']} files of at most "
-            f"{uploads.human_size(config['MAX_ATTACHMENT_BYTES'])} each: {uploads.ACCEPTED}."
-        )
+        self.files.description = files_hint()
         self.uploads = []  #: the checked files, once the form validates
 
     def validate_files(self, field):
         """Check every chosen file by its bytes; the first refusals name the files."""
-        config = current_app.config
-        chosen = [f for f in field.data or [] if f and f.filename]
-        if len(chosen) > config["MAX_ATTACHMENTS_PER_MESSAGE"]:
-            raise ValidationError(
-                f"Attach at most {config['MAX_ATTACHMENTS_PER_MESSAGE']} files to one message."
-            )
-        refused = []
-        for file in chosen:
-            try:
-                self.uploads.append(
-                    uploads.inspect(
-                        file,
-                        max_bytes=config["MAX_ATTACHMENT_BYTES"],
-                        max_pixels=config["MAX_IMAGE_PIXELS"],
-                    )
-                )
-            except uploads.UploadRefused as refusal:
-                refused.append(str(refusal))
-        if refused:
-            self.uploads = []
-            raise ValidationError(" ".join(refused) + " Choose the files again.")
+        self.uploads = inspect_chosen_files(field, "one message")
 
     def validate(self, extra_validators=None):
         """A message needs text or at least one file."""

@@ -35,6 +35,8 @@ from portal.campaigns.models import Campaign
 from portal.contracts import services as contract_services
 from portal.contracts.models import DeliverableKind
 from portal.contracts.terms import LineTerms, Terms
+from portal.deliverables import services as deliverable_services
+from portal.deliverables.models import Deliverable, ReviewDecision, RoundRequest
 from portal.extensions import db
 from portal.notifications.models import OutboundEmail
 from portal.workrooms import services as workroom_services
@@ -70,6 +72,9 @@ SEES_EVERY_BRAND = {
         "contracts.show",
         "contracts.version",
         "contracts.compare",
+        "deliverables.index",
+        "deliverables.show",
+        "deliverables.compare",
     )
 }
 
@@ -116,6 +121,21 @@ ACCESS = {
     "contracts.edit": WORKROOM_WRITERS,
     "contracts.accept": WORKROOM_WRITERS,  # the brand accepts a creator's amendment
     "contracts.decline": WORKROOM_WRITERS,
+    # Deliverables: the sample has revision 1 in review, an extension request the creator
+    # asked for and an extra round the brand asked for.
+    "deliverables.index": WORKROOM_READERS,
+    "deliverables.show": WORKROOM_READERS,
+    "deliverables.compare": WORKROOM_READERS,
+    "deliverables.submit": frozenset({"creator"}),
+    "deliverables.review": CAMPAIGN_WRITERS,
+    "deliverables.request_extension": WORKROOM_WRITERS,
+    "deliverables.answer_extension": CAMPAIGN_WRITERS,  # the other side answers
+    "deliverables.withdraw_extension": frozenset({"creator"}),  # the side that asked
+    "deliverables.request_round": CAMPAIGN_WRITERS,
+    "deliverables.answer_round": frozenset({"creator"}),
+    "deliverables.waive": CAMPAIGN_WRITERS,
+    "deliverables.cancel": CAMPAIGN_WRITERS,
+    "deliverables.go_live": frozenset({"creator"}),
     # Campaigns: members read, owners and managers change; admins have no brand pages.
     "campaigns.index": BRAND_MEMBERS,
     "campaigns.show": BRAND_MEMBERS,
@@ -179,6 +199,8 @@ class World:
     campaign_invitation_a: int = 0  # campaign A invites the "creator" role's user
     campaign_invitation_b: int = 0  # campaign B invites brand B's creator
     campaign_link_a: str = ""  # campaign A's emailed link to someone not on Duet yet
+    deliverables_a: dict = None  # seed_deliverables' ids in workroom A
+    deliverables_b: dict = None
 
 
 def seed_workroom(brand, creator, text):
@@ -196,7 +218,7 @@ def seed_attachment(message, author, name, text):
     return workroom_services.attach_files(message, [upload], author)[0]
 
 
-def seed_contract(workroom, owner, title):
+def seed_contract(workroom, owner, title, lines=1):
     """A contract the brand proposed in a workroom, under a new campaign of the brand."""
     campaign = Campaign(
         brand_id=workroom.brand_id,
@@ -208,9 +230,59 @@ def seed_contract(workroom, owner, title):
         created_by_id=owner.id,
     )
     db.session.add(campaign)
-    line = LineTerms("Post", DeliverableKind.post, Platform.instagram, date(2030, 3, 1), 50000)
-    terms = Terms(title, "Terms.", date(2030, 2, 1), date(2030, 4, 30), "USD", (line,))
+    terms = Terms(
+        title,
+        "Terms.",
+        date(2030, 2, 1),
+        date(2030, 4, 30),
+        "USD",
+        tuple(
+            LineTerms(
+                f"Post {n}", DeliverableKind.post, Platform.instagram, date(2030, 3, n), 50000
+            )
+            for n in range(1, lines + 1)
+        ),
+    )
     return contract_services.create_contract(seat_of(owner, workroom), owner, campaign, terms)
+
+
+def seed_deliverables(workroom, owner, creator, title):
+    """Deliverables under an active contract, one per state the write routes need:
+    in review (with an extension request by the creator and an extra round asked by the
+    brand), pending, in review with the revision budget spent, and approved."""
+    contract = seed_contract(workroom, owner, title, lines=4)
+    creator_seat, brand_seat = seat_of(creator, workroom), seat_of(owner, workroom)
+    contract_services.accept_version(
+        contract, creator, creator_seat, contract.latest_version.sha256
+    )
+    db.session.flush()
+    review, pending, spent, approved = db.session.scalars(
+        select(Deliverable)
+        .where(Deliverable.contract_id == contract.id)
+        .order_by(Deliverable.position)
+    ).all()
+    for deliverable in (review, spent, approved):
+        deliverable_services.submit_revision(deliverable, creator, creator_seat, f"{title} draft")
+    deliverable_services.review_revision(
+        approved.revisions[-1], owner, brand_seat, ReviewDecision.approve
+    )
+    extension = deliverable_services.request_extension(
+        review, creator, creator_seat, review.due_at.replace(year=2031), "Travel"
+    )
+    # Set directly: using up the budget through reviews takes several rounds of revisions.
+    spent.rounds_used = contract.latest_version.revision_budget
+    review.rounds_used = contract.latest_version.revision_budget
+    extra_round = RoundRequest(deliverable=review, requested_by_id=owner.id, reason="More")
+    db.session.add(extra_round)
+    db.session.flush()
+    return {
+        "deliverable": review.id,
+        "pending": pending.id,
+        "spent": spent.id,
+        "approved": approved.id,
+        "extension": extension.id,
+        "round": extra_round.id,
+    }
 
 
 def build_world(app, maildir):
@@ -252,6 +324,8 @@ def build_world(app, maildir):
         campaign_invitation_b, _ = seed_campaign_invitations(
             contract_b.campaign, owner_b, target, ttl
         )
+        deliverables_a = seed_deliverables(workroom_a, owner, people["creator"], "Trail video")
+        deliverables_b = seed_deliverables(workroom_b, owner_b, target, "Zebra secret deliverable")
         db.session.commit()
         message = EmailMessage()
         message["Subject"] = "Sample sink message"
@@ -285,7 +359,10 @@ def build_world(app, maildir):
             campaign_invitation_a=campaign_invitation_a.id,
             campaign_invitation_b=campaign_invitation_b.id,
             campaign_link_a=campaign_link_a,
+            deliverables_a=deliverables_a,
+            deliverables_b=deliverables_b,
             secrets=(
+                "Zebra secret deliverable",
                 "Zebra secret contract",
                 "Zebra secret plan",
                 "Zebra secret file",
@@ -310,6 +387,11 @@ def campaign_invitation_samples(w):
     return {"own": w.campaign_invitation_a, "other brand": w.campaign_invitation_b}
 
 
+def deliverable_samples(w, key):
+    """One of seed_deliverables' objects: workroom A's and brand B's."""
+    return {"own": w.deliverables_a[key], "other brand": w.deliverables_b[key]}
+
+
 # URL argument -> {variant: value}; "own" is the acting user's (or a valid) object, the
 # others belong to brand B.  An endpoint-specific sample wins over an argument-wide one.
 SAMPLES = {
@@ -330,6 +412,12 @@ SAMPLES = {
     ("campaigns.accept", "invitation_id"): campaign_invitation_samples,
     ("campaigns.decline", "invitation_id"): campaign_invitation_samples,
     ("campaigns.join", "token"): lambda w: {"own": w.campaign_link_a},
+    "deliverable_id": lambda w: deliverable_samples(w, "deliverable"),
+    ("deliverables.answer_extension", "request_id"): lambda w: deliverable_samples(w, "extension"),
+    ("deliverables.withdraw_extension", "request_id"): lambda w: deliverable_samples(
+        w, "extension"
+    ),
+    ("deliverables.answer_round", "request_id"): lambda w: deliverable_samples(w, "round"),
 }
 
 

@@ -40,6 +40,11 @@ class Case:
     data: object  # world -> form fields
 
 
+def deliverable_path(w, key, action):
+    """The path of an action on one of workroom A's seeded deliverables."""
+    return f"/workrooms/{w.workroom_a}/deliverables/{w.deliverables_a[key]}/{action}"
+
+
 # endpoint -> a valid write; with a good token each one changes the database.
 CSRF_CASES = {
     "accounts.signup": Case(
@@ -137,6 +142,60 @@ CSRF_CASES = {
         "creator",
         lambda w: f"/contracts/{w.contract_a}/decline",
         lambda w: {"sha256": w.contract_a_sha, "comment": "One more story, please."},
+    ),
+    "deliverables.submit": Case(
+        "creator",
+        lambda w: deliverable_path(w, "pending", "revisions"),
+        lambda w: {"text": "Draft caption #ad", "links": "https://example.com/draft"},
+    ),
+    "deliverables.review": Case(
+        "brand_owner",
+        lambda w: deliverable_path(w, "deliverable", "review"),
+        lambda w: {"revision": "1", "decision": "approve"},
+    ),
+    "deliverables.request_extension": Case(
+        "brand_owner",
+        lambda w: deliverable_path(w, "pending", "extensions"),
+        lambda w: {"ext-new_date": "2031-01-10", "ext-new_time": "12:00", "ext-reason": "Moved"},
+    ),
+    "deliverables.answer_extension": Case(
+        "brand_owner",
+        lambda w: deliverable_path(
+            w, "deliverable", f"extensions/{w.deliverables_a['extension']}/answer"
+        ),
+        lambda w: {"answer": "accept"},
+    ),
+    "deliverables.withdraw_extension": Case(
+        "creator",
+        lambda w: deliverable_path(
+            w, "deliverable", f"extensions/{w.deliverables_a['extension']}/withdraw"
+        ),
+        lambda w: {},
+    ),
+    "deliverables.request_round": Case(
+        "brand_owner",
+        lambda w: deliverable_path(w, "spent", "rounds"),
+        lambda w: {"round-reason": "The product changed."},
+    ),
+    "deliverables.answer_round": Case(
+        "creator",
+        lambda w: deliverable_path(w, "deliverable", f"rounds/{w.deliverables_a['round']}/answer"),
+        lambda w: {"answer": "accept"},
+    ),
+    "deliverables.waive": Case(
+        "brand_owner",
+        lambda w: deliverable_path(w, "pending", "waive"),
+        lambda w: {"waive-reason": "Season over."},
+    ),
+    "deliverables.cancel": Case(
+        "brand_owner",
+        lambda w: deliverable_path(w, "pending", "cancel"),
+        lambda w: {"cancel-reason": "Dropped."},
+    ),
+    "deliverables.go_live": Case(
+        "creator",
+        lambda w: deliverable_path(w, "approved", "live"),
+        lambda w: {"url": "https://example.com/p/1", "live_on": "2030-03-05"},
     ),
     "campaigns.new": Case(
         "brand_owner", lambda w: f"/brands/{w.brand_a}/campaigns/new", lambda w: campaign_form()
