@@ -2,6 +2,11 @@
 
 from rq import cron
 
+from jobs.deliverables import sweep_auto_approvals, sweep_missed, sweep_review_warnings
 from jobs.mail import deliver_pending_emails
 
 cron.register(deliver_pending_emails, queue_name="mail", interval=60)
+# Deliverable timers run on "default", which every worker (jobs.worker, `make run`) listens to.
+cron.register(sweep_auto_approvals, queue_name="default", interval=300)
+cron.register(sweep_missed, queue_name="default", interval=300)
+cron.register(sweep_review_warnings, queue_name="default", interval=900)

@@ -1,7 +1,5 @@
 """Every state change of contracts: proposals, revisions, acceptances, amendments."""
 
-import re
-
 from sqlalchemy import select
 
 from portal.audit import record_event
@@ -22,7 +20,7 @@ from portal.database import utcnow
 from portal.deliverables.services import create_deliverables, sync_deliverables
 from portal.errors import DomainError, InvalidState, NotAllowed
 from portal.extensions import db
-from portal.markup import render_markdown
+from portal.markup import escape_markdown, quote_markdown, render_markdown
 from portal.money import CURRENCIES
 from portal.workrooms.models import Side
 from portal.workrooms.services import lock_workroom, post_system_event
@@ -82,16 +80,6 @@ def check_terms(terms):
         problems.append("Day counts and the revision budget can't be negative.")
     if problems:
         raise InvalidTerms(" ".join(problems))
-
-
-def _md(text):
-    """Text safe to put inside Markdown emphasis in a system line."""
-    return re.sub(r"([\\`*_\[\]<>#|~!])", r"\\\1", text)
-
-
-def _quote(text):
-    """A comment as a Markdown block quote."""
-    return "\n".join(f"> {_md(row)}" for row in text.strip().splitlines())
 
 
 def _set_status(contract, status):
@@ -219,7 +207,8 @@ def _proposed(contract, version, actor, *, revised, now):
     verb = "revised" if revised else "proposed"
     post_system_event(
         contract.workroom,
-        f"{_md(actor.name)} {verb} contract **{_md(version.title)}** (version {version.number}).",
+        f"{escape_markdown(actor.name)} {verb} contract **{escape_markdown(version.title)}**"
+        f" (version {version.number}).",
         actor=actor,
         now=now,
     )
@@ -335,7 +324,8 @@ def propose_amendment(contract, actor, seat, terms, *, comment="", now=None):
     _accept(version, actor, side, now)
     post_system_event(
         contract.workroom,
-        f"{_md(actor.name)} proposed an amendment to **{_md(version.title)}**"
+        f"{escape_markdown(actor.name)} proposed an amendment to"
+        f" **{escape_markdown(version.title)}**"
         f" (version {version.number}).",
         actor=actor,
         now=now,
@@ -390,7 +380,7 @@ def accept_version(contract, actor, seat, sha256, *, now=None):
     _lock(contract)
     version = _awaiting_or_refuse(contract, side, sha256)
     _accept(version, actor, side, now)
-    name, title = _md(actor.name), _md(version.title)
+    name, title = escape_markdown(actor.name), escape_markdown(version.title)
     post_system_event(
         contract.workroom,
         f"{name} accepted version {version.number} of **{title}**.",
@@ -443,13 +433,14 @@ def decline_version(contract, actor, seat, sha256, comment, *, now=None):
             created_at=now,
         )
     )
-    name, title = _md(actor.name), _md(version.title)
+    name, title = escape_markdown(actor.name), escape_markdown(version.title)
     if proposal:
         text = f"{name} asked for changes to **{title}** (version {version.number}):"
         action = "contract.changes_requested"
     else:
         text = f"{name} rejected the amendment to **{title}** (version {version.number}):"
         action = "contract.amendment_rejected"
-    post_system_event(contract.workroom, f"{text}\n\n{_quote(comment)}", actor=actor, now=now)
+    text = f"{text}\n\n{quote_markdown(comment)}"
+    post_system_event(contract.workroom, text, actor=actor, now=now)
     _audit(actor, action, contract, version, now=now, side=side.value)
     return version

@@ -99,9 +99,15 @@ def _writer(seat, deliverable, side=None, what="do that"):
     return seat.side
 
 
+def _contract_active(deliverable):
+    """The deliverable's contract, read under the lock, is active."""
+    db.session.refresh(deliverable.contract, ["status"])
+    return deliverable.contract.status.value == "active"
+
+
 def _require_active_contract(deliverable):
     """Work happens under an active contract only."""
-    if deliverable.contract.status.value != "active":
+    if not _contract_active(deliverable):
         raise InvalidState(f"The contract is {deliverable.contract.status.value}, not active.")
 
 
@@ -396,6 +402,8 @@ def auto_approve_revision(revision, *, now=None):
     db.session.refresh(revision)
     if revision.state is not RevisionState.in_review or now < revision.review_due_at:
         return None
+    if not _contract_active(deliverable):
+        return None  # an ended contract's work is settled by its ending, not by a timer
     days = terms_in_force(deliverable).auto_approve_days
     review = Review(
         revision=revision,
@@ -424,6 +432,8 @@ def mark_missed(deliverable, *, now=None):
     _lock(deliverable)
     waiting = (DeliverableStatus.pending, DeliverableStatus.changes_requested)
     if deliverable.status not in waiting or now < missed_after(deliverable):
+        return None
+    if not _contract_active(deliverable):
         return None
     _set_status(deliverable, DeliverableStatus.missed, now)
     hours = terms_in_force(deliverable).grace_hours

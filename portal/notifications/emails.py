@@ -5,8 +5,9 @@ import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
+from urllib.parse import urlsplit
 
-from flask import current_app, render_template, url_for
+from flask import current_app, render_template
 from rq import Retry
 
 from portal.database import utcnow
@@ -20,8 +21,15 @@ SEND_RETRY = Retry(max=3, interval=[30, 120, 600])
 
 
 def public_url(endpoint, **values):
-    """An absolute link for emails, built on PUBLIC_URL and never on the request's Host."""
-    return current_app.config["PUBLIC_URL"] + url_for(endpoint, _external=False, **values)
+    """An absolute link for emails, built on PUBLIC_URL and never on the request's Host.
+
+    It builds from the URL map directly, so jobs (which have no request) can use it too.
+    """
+    base = urlsplit(current_app.config["PUBLIC_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)
 
 
 def one_line(text):
