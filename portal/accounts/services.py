@@ -108,50 +108,88 @@ def register_creator(email, name, password, display_name, *, timezone="UTC", now
     return user
 
 
-def authenticate(email, password):
-    """The active user with these credentials, or None (same work either way)."""
+def authenticate(email, password, *, now=None):
+    """The active user with these credentials, or None (same work either way).
+
+    A failed attempt changes nothing (the view logs it); a success may upgrade the
+    stored hash to the current KDF parameters, which is audited.
+    """
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or user.is_disabled:
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+        record_event(user, "password.rehashed", user, now=now)
     return user
+
+
+def session_fingerprint(session_id):
+    """A stable, non-secret name for a session in audit data (its id is the cookie's secret)."""
+    return token_digest(session_id)[:16]
 
 
 def start_session(user, *, user_agent="", ip_address="", now=None):
     """Record a new sign-in and return it; its id goes into the session cookie."""
+    now = now or utcnow()
     record = UserSession(
         id=secrets.token_urlsafe(32),
         user=user,
-        created_at=now or utcnow(),
+        created_at=now,
         user_agent=user_agent[:255],
         ip_address=ip_address[:64],
     )
     db.session.add(record)
     db.session.flush()
+    record_event(
+        user,
+        "session.started",
+        user,
+        data={"session": session_fingerprint(record.id)},
+        now=now,
+    )
     return record
 
 
-def end_session(session_id, *, now=None):
-    """Revoke one sign-in (logout)."""
-    db.session.execute(
+def end_session(session_id, *, reason="signed_out", now=None):
+    """Revoke one sign-in (logout); True when it was still open and is now ended."""
+    now = now or utcnow()
+    record = db.session.get(UserSession, session_id)
+    if record is None:
+        return False
+    ended = db.session.execute(
         update(UserSession)
         .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
-    )
+        .values(revoked_at=now)
+    ).rowcount
+    if ended:
+        record_event(
+            record.user,
+            "session.ended",
+            record.user,
+            data={"session": session_fingerprint(session_id), "reason": reason},
+            now=now,
+        )
+    return bool(ended)
 
 
 def end_sessions(user, *, keep_session_id=None, now=None):
-    """Revoke every sign-in of a user, except optionally the current one."""
+    """Revoke every sign-in of a user, except optionally the current one; returns how many.
+
+    It writes no audit event itself: its callers' events (password.changed, password.reset,
+    account.disabled) carry the count.
+    """
     condition = [UserSession.user_id == user.id, UserSession.revoked_at.is_(None)]
     if keep_session_id:
         condition.append(UserSession.id != keep_session_id)
-    db.session.execute(update(UserSession).where(*condition).values(revoked_at=now or utcnow()))
+    result = db.session.execute(
+        update(UserSession).where(*condition).values(revoked_at=now or utcnow())
+    )
+    return result.rowcount
 
 
 def _set_password(user, new_password, *, keep_session_id=None, now=None):
-    """Store a new password, void reset links and end other sessions."""
+    """Store a new password, void reset links and end other sessions; returns sessions ended."""
     now = now or utcnow()
     user.password_hash = hash_password(new_password)
     db.session.execute(
@@ -159,25 +197,34 @@ def _set_password(user, new_password, *, keep_session_id=None, now=None):
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now)
     )
-    end_sessions(user, keep_session_id=keep_session_id, now=now)
+    return end_sessions(user, keep_session_id=keep_session_id, now=now)
 
 
 def change_password(user, current_password, new_password, *, keep_session_id, now=None):
     """Change a password after re-checking the current one; other sessions end."""
     if not verify_password(user.password_hash, current_password):
         raise NotAllowed("Your current password is not correct.")
-    _set_password(user, new_password, keep_session_id=keep_session_id, now=now)
-    record_event(user, "password.changed", user, now=now)
+    ended = _set_password(user, new_password, keep_session_id=keep_session_id, now=now)
+    record_event(user, "password.changed", user, data={"sessions_ended": ended}, now=now)
 
 
-def create_password_reset(user, ttl, *, now=None):
-    """A new single-use reset link for a user; returns the raw token to email."""
+def create_password_reset(user, ttl, *, actor=None, now=None):
+    """A new single-use reset link for a user; returns the raw token to email.
+
+    The actor is the user themself (forgot password) or the admin who created them.
+    """
     now = now or utcnow()
     raw, digest = new_link_token()
-    db.session.add(
-        PasswordResetToken(user=user, token_hash=digest, created_at=now, expires_at=now + ttl)
-    )
+    reset = PasswordResetToken(user=user, token_hash=digest, created_at=now, expires_at=now + ttl)
+    db.session.add(reset)
     db.session.flush()
+    record_event(
+        actor or user,
+        "password.reset_requested",
+        user,
+        data={"reset_id": reset.id, "expires_at": reset.expires_at.isoformat()},
+        now=now,
+    )
     return raw
 
 
@@ -196,16 +243,16 @@ def reset_password(raw_token, new_password, *, now=None):
     """Set a new password through a reset link; the link and every session end."""
     now = now or utcnow()
     token = find_reset_token(raw_token, now=now)
-    _set_password(token.user, new_password, now=now)
-    record_event(token.user, "password.reset", token.user, now=now)
+    ended = _set_password(token.user, new_password, now=now)
+    record_event(token.user, "password.reset", token.user, data={"sessions_ended": ended}, now=now)
     return token.user
 
 
-def update_settings(user, name, timezone):
+def update_settings(user, name, timezone, *, now=None):
     """Change a user's name and time zone."""
     user.name = name.strip()
     user.timezone = timezone
-    record_event(user, "account.settings_changed", user, data={"timezone": timezone})
+    record_event(user, "account.settings_changed", user, data={"timezone": timezone}, now=now)
 
 
 def set_user_disabled(user, actor, disabled, *, now=None):
@@ -215,9 +262,10 @@ def set_user_disabled(user, actor, disabled, *, now=None):
     if user.id == actor.id:
         raise InvalidState("You can't disable your own account.")
     user.is_disabled = disabled
-    if disabled:
-        end_sessions(user, now=now)
-    record_event(actor, "account.disabled" if disabled else "account.enabled", user, now=now)
+    data = {"sessions_ended": end_sessions(user, now=now)} if disabled else None
+    record_event(
+        actor, "account.disabled" if disabled else "account.enabled", user, data=data, now=now
+    )
 
 
 def create_mediator(actor, email, name, *, now=None):
@@ -305,7 +353,7 @@ def revoke_invitation(invitation, actor, *, now=None):
 
 
 def update_creator_profile(
-    profile, *, display_name, bio, audience_size, currency, handles, niches, rates
+    profile, *, display_name, bio, audience_size, currency, handles, niches, rates, now=None
 ):
     """Replace a creator's profile details: handles {platform: handle}, rates {kind: minor}."""
     profile.display_name = display_name.strip()
@@ -329,4 +377,4 @@ def update_creator_profile(
         if amount
     ]
     db.session.flush()
-    record_event(profile.user, "creator_profile.updated", profile)
+    record_event(profile.user, "creator_profile.updated", profile, now=now)

@@ -50,7 +50,7 @@ def new_mediator():
             form.email.errors.append(str(error))
         else:
             ttl = current_app.config["INVITATION_TTL"]
-            raw = services.create_password_reset(mediator, ttl)
+            raw = services.create_password_reset(mediator, ttl, actor=current_user)
             queue_email(
                 "mediator_welcome",
                 mediator.email,
