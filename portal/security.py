@@ -20,9 +20,19 @@ CSP = "; ".join(
         "object-src 'none'",
     ]
 )
+# Every response carries these unless its view set its own (downloads have a stricter CSP).
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Link tokens in paths (reset, invitations) must not reach access logs.
-TOKEN_PATH = re.compile(r"(/(?:reset|invitations)/)[^\s?/\"]+")
+TOKEN_PATH = re.compile(r"(/(?:reset|invitations|calendar/feeds)/)[^\s?/\"]+")
 
 
 def refuse_cross_site_writes():
@@ -44,13 +54,8 @@ def refuse_nul_bytes():
 def set_security_headers(response):
     """CSP, HSTS, nosniff and friends; no caching of signed-in pages."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
     if response.mimetype == "text/html":
         response.vary.add("HX-Request")
         if current_user and current_user.is_authenticated:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy import and_, bindparam
 
 from portal.accounts import services
 from portal.accounts.models import User, UserSession
@@ -55,8 +56,33 @@ def _session_alive(record, user_id, now):
         return False
     if now - record.created_at > config["SESSION_ABSOLUTE_TIMEOUT"]:
         return False
-    seen = datetime.fromtimestamp(session.get("seen", 0), UTC)
-    return now - seen <= config["SESSION_IDLE_TIMEOUT"]
+    return within_idle_limit(session.get("seen", 0), now, config)
+
+
+def within_idle_limit(seen, now, config):
+    """The cookie's last-seen time (epoch seconds) is inside the idle limit."""
+    return now - datetime.fromtimestamp(seen, UTC) <= config["SESSION_IDLE_TIMEOUT"]
+
+
+def live_session_criteria():
+    """load_user's server-side checks as SQL, for callers that authenticate in one query.
+
+    Bound parameters: sid, user_id and created_after (now minus the absolute limit, see
+    absolute_limit_start); the idle limit lives in the cookie (within_idle_limit).
+    """
+    return and_(
+        UserSession.id == bindparam("sid"),
+        UserSession.revoked_at.is_(None),
+        UserSession.user_id == bindparam("user_id"),
+        UserSession.created_at >= bindparam("created_after"),
+        User.id == UserSession.user_id,
+        User.is_disabled.is_(False),
+    )
+
+
+def absolute_limit_start(now, config):
+    """The oldest session start still inside the absolute limit."""
+    return now - config["SESSION_ABSOLUTE_TIMEOUT"]
 
 
 @login_manager.user_loader

@@ -1,11 +1,13 @@
 """Reads of workrooms and their log, shared by pages, polls and jobs."""
 
 import re
+from functools import cache
 
-from sqlalchemy import and_, column, func, literal_column, or_, select, table
+from sqlalchemy import and_, bindparam, column, func, literal_column, or_, select, table
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from portal.accounts.models import AccountKind, BrandMembership
+from portal.accounts.auth import live_session_criteria
+from portal.accounts.models import AccountKind, BrandMembership, User, UserSession
 from portal.audit import AuditEvent
 from portal.contracts.queries import waiting_in
 from portal.extensions import db
@@ -87,6 +89,32 @@ def last_change(workroom_id, user):
     elif user.kind is not AccountKind.admin:
         return None
     return db.session.scalar(query)
+
+
+@cache
+def unchanged_poll_statement():
+    """One indexed read for a poll: the workroom's change number, or no row unless the
+    session is live and its user sits in the workroom (the seat rules of last_change).
+
+    Built once and reused so SQLAlchemy's compiled form is reused too. Bound parameters:
+    workroom_id plus those of accounts.auth.live_session_criteria.
+    """
+    member = BrandMembership.brand_id == Workroom.brand_id
+    seated = or_(
+        and_(User.kind == AccountKind.creator, Workroom.creator_id == User.id),
+        and_(
+            User.kind == AccountKind.brand,
+            select(BrandMembership.id).where(member, BrandMembership.user_id == User.id).exists(),
+        ),
+        User.kind == AccountKind.admin,
+    )
+    return (
+        select(Workroom.last_change_seq)
+        .select_from(UserSession)
+        .join(User, User.id == UserSession.user_id)
+        .join(Workroom, Workroom.id == bindparam("workroom_id"))
+        .where(live_session_criteria(), seated)
+    )
 
 
 def find_message(seat, message_id):
