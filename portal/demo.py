@@ -1,6 +1,6 @@
 """Demo data for a first look: `flask --app wsgi seed-demo` (safe to run again)."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from io import BytesIO
 
 import click
@@ -26,6 +26,8 @@ from portal.contracts.models import DeliverableKind
 from portal.contracts.queries import contracts_of
 from portal.contracts.terms import LineTerms, Terms
 from portal.database import utcnow
+from portal.deliverables import services as deliverable_services
+from portal.deliverables.models import Deliverable, ReviewDecision
 from portal.demo_conversation import seed_conversation
 from portal.extensions import db
 from portal.workrooms.access import seat_of
@@ -76,21 +78,29 @@ def _creator(email, name, timezone, **profile):
     return user
 
 
-def _workroom_with_conversation(brand, owner, manager, creator):
-    """The Northwind and Cora workroom with 220 messages, threads, edits and a note."""
+def _workroom_with_conversation(brand, owner, manager, creator, *, run_until):
+    """The Northwind and Cora workroom with 220 messages, threads, edits and a note.
+
+    Before each message, `run_until(when)` plays the other events that happened by then
+    (deliverable work), so the log and the audit chain read in time order.
+    """
     workroom = open_workroom(brand, creator, owner)
     seat = {u.id: seat_of(u, workroom) for u in (owner, manager, creator)}
 
     def post(author, text, when):
+        run_until(when)
         return post_message(seat[author.id], author, text, now=when)
 
     def reply(root, author, text, when):
+        run_until(when)
         return post_message(seat[author.id], author, text, parent=root, now=when)
 
     def edit(message, author, text, when):
+        run_until(when)
         return edit_message(message, author, text, now=when)
 
     def note(author, text, when):
+        run_until(when)
         return post_message(seat[author.id], author, text, internal=True, now=when)
 
     seed_conversation([owner, manager], creator, post=post, reply=reply, edit=edit, note=note)
@@ -98,20 +108,21 @@ def _workroom_with_conversation(brand, owner, manager, creator):
 
 
 def _campaign(brand, owner, *, now):
-    """Spring Trails 2027, active, with a brief and a budget."""
+    """Spring Trails 2027, active since `now`, with a brief and a budget."""
     campaign = db.session.scalar(select(Campaign).where(Campaign.name == CAMPAIGN_NAME))
     if campaign is None:
         campaign = campaign_services.create_campaign(
             brand,
             owner,
             name=CAMPAIGN_NAME,
-            starts_on=date(2026, 11, 1),
-            ends_on=date(2027, 5, 31),
+            starts_on=now.date(),
+            ends_on=now.date() + timedelta(days=210),
             budget_minor=2_500_000,
             currency="USD",
-            brief_md="Hiking season launch for the **Trailhead** jacket and boots.\n\n"
-            "- Show the gear in real conditions\n- Disclose the partnership (#ad)\n"
-            "- Tag @northwind.outdoors",
+            brief_md="Trail season launch for the **Trailhead** trail shoes.\n\n"
+            "- Show the shoes in real conditions: mud, scree, wet rock\n"
+            "- Disclose the partnership (#ad) in the first line\n"
+            "- Tag @northwind.outdoors and link northwind.example/spring-trails",
             now=now,
         )
         campaign_services.change_campaign_status(campaign, owner, CampaignStatus.active, now=now)
@@ -134,41 +145,72 @@ def _joined(campaign, owner, creator, *, now):
         campaign_services.accept_invitation(invited, creator, now=now)
 
 
-def _terms(title, *, lines, text):
-    """Contract terms for the demo."""
+def _terms(title, *, lines, text, starts_on):
+    """Contract terms for the demo: about five months from `starts_on`."""
+    ends_on = starts_on + timedelta(days=180)
     return Terms(
         title=title,
         terms_md=text,
-        starts_on=date(2026, 11, 1),
-        ends_on=date(2027, 5, 31),
+        starts_on=starts_on,
+        ends_on=ends_on,
         currency="USD",
-        renewal_date=date(2027, 5, 1),
+        renewal_date=ends_on - timedelta(days=30),
         auto_renew=False,
-        lines=tuple(
-            LineTerms(t, kind, platform, due, price) for t, kind, platform, due, price in lines
-        ),
+        lines=tuple(LineTerms(*line) for line in lines),
     )
 
 
+#: what the brief asks of every piece (the creator ticks them when submitting)
+DISCLOSE = "#ad in the first line of the caption or description"
+TAG = "Tag @northwind.outdoors"
+LINK = "Link northwind.example/spring-trails"
+OUTSOLE = "Show the Trailhead outsole close-up"
+CHECKLIST = (DISCLOSE, TAG, LINK, OUTSOLE)
+
+#: Cora's lines as (title, kind, platform, days from today to the due date, price, checklist);
+#: the story in _deliverable_story moves each to a different state
 CORA_LINES = [
-    ("Trail reel", DeliverableKind.reel, Platform.instagram, date(2026, 12, 5), 150_000),
-    ("Gear story set", DeliverableKind.story, Platform.instagram, date(2026, 12, 12), 45_000),
-    ("TikTok teaser", DeliverableKind.video, Platform.tiktok, date(2027, 1, 15), 90_000),
+    ("Trailhead unboxing reel", DeliverableKind.reel, Platform.instagram, -14, 150_000, CHECKLIST),
+    ("First-run review video", DeliverableKind.video, Platform.youtube, -9, 220_000, CHECKLIST),
+    ("Gear story set", DeliverableKind.story, Platform.instagram, -4, 45_000, (DISCLOSE, TAG)),
+    ("TikTok teaser", DeliverableKind.video, Platform.tiktok, 2, 90_000, (DISCLOSE, TAG)),
+    ("Packing list carousel", DeliverableKind.post, Platform.instagram, 3, 60_000, CHECKLIST),
+    ("Summit sunrise post", DeliverableKind.post, Platform.instagram, 4, 120_000, CHECKLIST),
+    ("Trail race day stories", DeliverableKind.story, Platform.instagram, 20, 45_000, (TAG,)),
+    ("Ultralight pack blog recap", DeliverableKind.blog, Platform.blog, 40, 80_000, (LINK,)),
 ]
+TEASER = "TikTok teaser"  #: the line Cora asked for; the first proposal lacks it
+
+
+def _cora_lines(today, *, teaser=True):
+    """Cora's contract lines with due dates counted from today."""
+    return [
+        (title, kind, platform, today + timedelta(days=days), price, checklist)
+        for title, kind, platform, days, price, checklist in CORA_LINES
+        if teaser or title != TEASER
+    ]
 
 
 def _cora_contract(campaign, workroom, owner, creator, *, now):
-    """Proposed, changes asked, revised and accepted: an active contract with history."""
+    """Proposed, changes asked, revised and accepted: an active contract with history.
+
+    Returns the contract when it was made now, None when the workroom already has one.
+    """
     if contracts_of(workroom):
-        return
+        return None
     brand_seat, creator_seat = seat_of(owner, workroom), seat_of(creator, workroom)
-    text = "Content stays live for 12 months. Usage rights: organic only."
+    text = (
+        "Content stays live for 12 months. Usage rights: organic only.\n\n"
+        "Every piece discloses the partnership (#ad) and is approved in the workroom first."
+    )
+    today = utcnow().date()
+
+    def terms(teaser):
+        lines = _cora_lines(today, teaser=teaser)
+        return _terms(CAMPAIGN_NAME, lines=lines, text=text, starts_on=now.date())
+
     contract = contract_services.create_contract(
-        brand_seat,
-        owner,
-        campaign,
-        _terms(CAMPAIGN_NAME, lines=CORA_LINES[:2], text=text),
-        now=now,
+        brand_seat, owner, campaign, terms(teaser=False), now=now
     )
     first = contract.latest_version
     contract_services.decline_version(
@@ -183,52 +225,321 @@ def _cora_contract(campaign, workroom, owner, creator, *, now):
         contract,
         owner,
         brand_seat,
-        _terms(CAMPAIGN_NAME, lines=CORA_LINES, text=text),
+        terms(teaser=True),
         comment="Added the TikTok teaser.",
         now=now,
     )
     contract_services.accept_version(contract, creator, creator_seat, revised.sha256, now=now)
+    return contract
+
+
+def _upload(filename, data):
+    """A file as the upload checks accept it."""
+    config = current_app.config
+    return inspect(
+        FileStorage(BytesIO(data), filename=filename),
+        max_bytes=config["MAX_ATTACHMENT_BYTES"],
+        max_pixels=config["MAX_IMAGE_PIXELS"],
+    )
+
+
+def _deliverable_story(contract, owner, manager, creator, *, now):
+    """What happened to Cora's deliverables, as (when, step) pairs: every status appears.
+
+    Each step calls a service with `now=when`; the caller plays them in time order. In the
+    end: the unboxing reel approved and live, the review video approved after three
+    revisions, the story set missed (Bea proposes a new date), the TikTok teaser in review
+    and auto-approved in about 18 hours, the carousel sent back for changes (Cora asks for
+    two more days), the sunrise post pending, the race-day stories waived and the blog
+    recap cancelled.
+    """
+    workroom = contract.workroom
+    brand, max_, cora = (seat_of(u, workroom) for u in (owner, manager, creator))
+    by_title = {
+        d.title: d
+        for d in db.session.scalars(
+            select(Deliverable).where(Deliverable.contract_id == contract.id)
+        )
+    }
+    window = timedelta(days=contract.accepted_version.auto_approve_days)
+
+    def submit(title, text, *, links=(), checked=CHECKLIST, files=()):
+        def step(at):
+            uploads = [_upload(name, data) for name, data in files]
+            deliverable_services.submit_revision(
+                by_title[title],
+                creator,
+                cora,
+                text,
+                links=links,
+                checked=checked,
+                uploads=uploads,
+                now=at,
+            )
+
+        return step
+
+    def review(title, reviewer, seat, decision, feedback="", internal=""):
+        def step(at):
+            revision = by_title[title].revisions[-1]
+            deliverable_services.review_revision(
+                revision, reviewer, seat, decision, feedback=feedback, internal=internal, now=at
+            )
+
+        return step
+
+    def went_live(title, url):
+        def step(at):
+            deliverable_services.record_go_live(
+                by_title[title], creator, cora, url, at.date(), now=at
+            )
+
+        return step
+
+    def missed(title):
+        def step(at):
+            deliverable_services.mark_missed(by_title[title], now=at)
+
+        return step
+
+    def extension(title, actor, seat, moved_by_days, reason):
+        def step(at):
+            deliverable = by_title[title]
+            new_due_at = deliverable.due_at + timedelta(days=moved_by_days)
+            deliverable_services.request_extension(
+                deliverable, actor, seat, new_due_at, reason, now=at
+            )
+
+        return step
+
+    def end(title, service, seat, actor, reason):
+        def step(at):
+            service(by_title[title], actor, seat, reason, now=at)
+
+        return step
+
+    approve, corrections, changes = (
+        ReviewDecision.approve,
+        ReviewDecision.approve_with_corrections,
+        ReviewDecision.request_changes,
+    )
+    reel, video, stories = "Trailhead unboxing reel", "First-run review video", "Gear story set"
+    carousel, race, blog = (
+        "Packing list carousel",
+        "Trail race day stories",
+        "Ultralight pack blog recap",
+    )
+
+    def days(n, hours=0):
+        """`n` days and `hours` hours before now."""
+        return now - timedelta(days=n, hours=hours)
+
+    stories_missed = deliverable_services.missed_after(by_title[stories]) + timedelta(minutes=7)
+    return [
+        (
+            days(18, 3),
+            submit(
+                reel,
+                "#ad Unboxing the new **Northwind Trailhead** trail shoes before their first"
+                " muddy run. 280 g, 6 mm drop and a lug pattern made for wet rock.\n\n"
+                "Thanks @northwind.outdoors! Spring Trails sale: northwind.example/spring-trails",
+                links=["https://share.example.com/cora/trailhead-unboxing-v1.mp4"],
+            ),
+        ),
+        (days(17, 20), review(reel, owner, brand, approve, internal="Legal checked the caption.")),
+        (days(15, 22), went_live(reel, "https://www.instagram.com/reel/demoTrailheadUnbox/")),
+        (
+            days(15, 6),
+            submit(
+                video,
+                "**100 km in the Northwind Trailhead: an honest first-run review**\n\n"
+                "I ran the Eagle Creek loop, the ridge scree and a wet boardwalk in the new"
+                " trail shoes from @northwind.outdoors. Paid partnership. #ad\n\n"
+                "00:00 Why these shoes\n03:10 Outsole and grip\n07:45 Verdict",
+                links=["https://share.example.com/cora/first-run-review-v1.mp4"],
+                checked=(TAG, OUTSOLE),
+            ),
+        ),
+        (
+            days(14, 4),
+            review(
+                video,
+                owner,
+                brand,
+                changes,
+                "Please move the #ad disclosure to the first line of the description, and say"
+                ' "paid partnership" out loud in the first 30 seconds.',
+                internal="Legal flagged the disclosure placement.",
+            ),
+        ),
+        (
+            days(12, 8),
+            submit(
+                video,
+                "#ad Paid partnership with @northwind.outdoors.\n\n"
+                "**100 km in the Northwind Trailhead: an honest first-run review**\n\n"
+                "Eagle Creek loop, ridge scree, wet boardwalk.\n\n"
+                "00:00 Why these shoes\n03:10 Outsole and grip\n07:45 Verdict",
+                links=["https://share.example.com/cora/first-run-review-v2.mp4"],
+                checked=(DISCLOSE, TAG, OUTSOLE),
+            ),
+        ),
+        (
+            days(11, 2),
+            review(
+                video,
+                manager,
+                max_,
+                changes,
+                "Much better. The outsole close-up at 03:10 lasts under a second: hold it for"
+                " two seconds so the lug pattern reads, and add the spring-trails link to the"
+                " description.",
+            ),
+        ),
+        (
+            days(10, 5),
+            submit(
+                video,
+                "#ad Paid partnership with @northwind.outdoors.\n\n"
+                "**100 km in the Northwind Trailhead: an honest first-run review**\n\n"
+                "Eagle Creek loop, ridge scree, wet boardwalk. Shoes and the Spring Trails"
+                " sale: https://northwind.example/spring-trails\n\n"
+                "00:00 Why these shoes\n03:10 Outsole and grip (held for 2 s)\n07:45 Verdict",
+                links=["https://share.example.com/cora/first-run-review-v3.mp4"],
+                files=[("thumbnail.png", _mood_board_png())],
+            ),
+        ),
+        (
+            days(9, 3),
+            review(
+                video,
+                owner,
+                brand,
+                corrections,
+                "Approved. When you publish, pin a comment with the code TRAILS15 and keep the"
+                " chapter markers.",
+            ),
+        ),
+        (
+            days(8, 1),
+            end(
+                blog,
+                deliverable_services.cancel_deliverable,
+                brand,
+                owner,
+                "The ultralight pack was pulled from the spring range, so there is nothing to"
+                " recap. Dropping the line.",
+            ),
+        ),
+        (
+            days(6, 4),
+            end(
+                race,
+                deliverable_services.waive_deliverable,
+                max_,
+                manager,
+                "The organisers called off the Eagle Creek trail race. You're released from the"
+                " race-day stories; no need to replace them.",
+            ),
+        ),
+        (
+            now - window + timedelta(hours=18),
+            submit(
+                TEASER,
+                "#ad 3 trails, 1 pair of shoes, 0 blisters. The Trailhead from @northwind.outdoors"
+                " on mud, scree and wet rock. Which trail next?",
+                links=["https://share.example.com/cora/tiktok-teaser-v1.mp4"],
+                checked=(DISCLOSE, TAG),
+            ),
+        ),
+        (
+            days(3, 2),
+            submit(
+                carousel,
+                "#ad What's in my pack for a spring day hike, slide by slide: water filter, shell,"
+                " snacks, and the Trailhead from @northwind.outdoors on my feet."
+                " northwind.example/spring-trails",
+                links=["https://share.example.com/cora/packing-carousel-v1.pdf"],
+                checked=(DISCLOSE, TAG, LINK),
+            ),
+        ),
+        (stories_missed, missed(stories)),
+        (
+            days(2),
+            review(
+                carousel,
+                manager,
+                max_,
+                changes,
+                "Slide 2 shows a competitor's water bottle; please swap it. Also add the outsole"
+                " close-up as the last slide.",
+            ),
+        ),
+        (
+            days(1, 2),
+            extension(
+                stories,
+                owner,
+                brand,
+                9,
+                "We can still run the story set with the spring sale. Could you post it next week?",
+            ),
+        ),
+        (
+            days(0, 20),
+            extension(
+                carousel,
+                creator,
+                cora,
+                2,
+                "Reshooting slide 2 needs daylight and it's raining until Thursday.",
+            ),
+        ),
+    ]
+
+
+def _played_in_order(steps):
+    """A `run_until(when)` that plays the steps due by `when`, each once, oldest first."""
+    queue = sorted(steps, key=lambda pair: pair[0])
+
+    def run_until(when):
+        while queue and queue[0][0] <= when:
+            at, step = queue.pop(0)
+            step(at)
+
+    return run_until
 
 
 def _dev_contract(campaign, workroom, owner, *, now):
     """A proposal waiting on the creator."""
     if contracts_of(workroom):
         return
+    due_on = now.date() + timedelta(days=70)
     lines = [
-        (
-            "Camp stove recipe video",
-            DeliverableKind.video,
-            Platform.youtube,
-            date(2027, 2, 1),
-            250_000,
-        )
+        ("Camp stove recipe video", DeliverableKind.video, Platform.youtube, due_on, 250_000),
     ]
+    text = "One dedicated video, 60 days exclusivity."
     contract_services.create_contract(
         seat_of(owner, workroom),
         owner,
         campaign,
-        _terms("Camp Kitchen", lines=lines, text="One dedicated video, 60 days exclusivity."),
+        _terms("Camp Kitchen", lines=lines, text=text, starts_on=now.date()),
         now=now,
     )
 
 
 def _attachments(workroom, creator, *, now):
     """A shot list and a mood board image on a message of the creator's."""
-    seat = seat_of(creator, workroom)
-    files = [
-        FileStorage(
-            BytesIO(b"shot,place\ntrailhead wide,Eagle Creek\nboots close-up,camp\n"),
-            filename="shot-list.csv",
-        ),
-        FileStorage(BytesIO(_mood_board_png()), filename="mood-board.png"),
-    ]
-    config = current_app.config
     uploads = [
-        inspect(f, max_bytes=config["MAX_ATTACHMENT_BYTES"], max_pixels=config["MAX_IMAGE_PIXELS"])
-        for f in files
+        _upload("shot-list.csv", b"shot,place\ntrailhead wide,Eagle Creek\nboots close-up,camp\n"),
+        _upload("mood-board.png", _mood_board_png()),
     ]
     post_message(
-        seat, creator, "Shot list and mood board for the trail reel.", uploads=uploads, now=now
+        seat_of(creator, workroom),
+        creator,
+        "Shot list and mood board for the trail reel.",
+        uploads=uploads,
+        now=now,
     )
 
 
@@ -278,16 +589,23 @@ def seed_demo():
     _joined(campaign, owner, dev, now=month_ago)
     cora_room = open_workroom(brand, cora, owner)
     fresh = cora_room.last_message_seq <= 1  # only the "accepted the invitation" line
-    _cora_contract(campaign, cora_room, owner, cora, now=month_ago + timedelta(hours=2))
+    contract = _cora_contract(campaign, cora_room, owner, cora, now=month_ago + timedelta(hours=2))
     if fresh:
-        _workroom_with_conversation(brand, owner, manager, cora)
-        _attachments(cora_room, cora, now=utcnow() - timedelta(hours=1))
+        steps = []
+        if contract is not None:
+            steps = _deliverable_story(contract, owner, manager, cora, now=utcnow())
+        run_until = _played_in_order(steps)
+        _workroom_with_conversation(brand, owner, manager, cora, run_until=run_until)
+        hour_ago = utcnow() - timedelta(hours=1)
+        run_until(hour_ago)
+        _attachments(cora_room, cora, now=hour_ago)
     dev_room = open_workroom(brand, dev, owner)
     if dev_room.last_message_seq <= 1:
         post_message(
             seat_of(dev, dev_room),
             dev,
             "Hi Northwind! Happy to talk about recipes with your camping stove line.",
+            now=utcnow() - timedelta(hours=1),
         )
     _dev_contract(campaign, dev_room, owner, now=utcnow() - timedelta(minutes=30))
     _user("mediator@example.com", "Mia Mediator", AccountKind.mediator, "Europe/Berlin")

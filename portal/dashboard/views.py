@@ -3,10 +3,22 @@
 from flask import Blueprint
 from flask_login import current_user
 
+from portal.database import utcnow
+from portal.deliverables.queries import brand_overview, creator_overview
 from portal.rendering import render_page
 from portal.workrooms.queries import overview
 
 bp = Blueprint("dashboard", __name__)
+
+
+def deliverables_overview(user):
+    """The deliverables block of the user's dashboard: the brand's view for brand members,
+    the creator's view for creators, None for everyone else."""
+    if user.is_creator:
+        return creator_overview(user)
+    if user.memberships:
+        return brand_overview(user)
+    return None
 
 
 @bp.route("/")
@@ -18,5 +30,7 @@ def index():
         "dashboard/index.html",
         memberships=current_user.memberships,
         profile=current_user.creator_profile,
+        deliverables=deliverables_overview(current_user),
+        now=utcnow(),
         **overview(current_user),
     )

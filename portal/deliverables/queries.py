@@ -1,6 +1,7 @@
 """Reads about deliverables that the workroom, deliverable pages and dashboards share."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -177,9 +178,32 @@ def _brand_workroom_ids(user):
     )
 
 
+def _in_review(workroom_ids, limit, *, counterpart):
+    """Revisions in review under active contracts, soonest auto-approval first, with the
+    deliverable, its workroom and the counterpart (the creator or the brand) loaded."""
+    return db.session.scalars(
+        select(Revision)
+        .join(Deliverable, Deliverable.id == Revision.deliverable_id)
+        .join(Contract, Contract.id == Deliverable.contract_id)
+        .options(
+            joinedload(Revision.deliverable)
+            .joinedload(Deliverable.workroom)
+            .joinedload(counterpart)
+        )
+        .where(
+            Deliverable.workroom_id.in_(workroom_ids),
+            Contract.status == ContractStatus.active,
+            Revision.state == RevisionState.in_review,
+        )
+        .order_by(Revision.review_due_at, Revision.id)
+        .limit(limit)
+    ).all()
+
+
 def brand_overview(user, *, limit=10):
     """For a brand member: deliverables by status across creators, and what waits on the brand
-    (revisions to review, soonest auto-approval first; extension requests from creators)."""
+    (revisions to review, soonest auto-approval first; missed deliverables that need a remedy;
+    extension requests from creators). A fixed number of queries, whatever the data."""
     workrooms = _brand_workroom_ids(user)
     counts = dict(
         db.session.execute(
@@ -189,24 +213,23 @@ def brand_overview(user, *, limit=10):
             .group_by(Deliverable.status)
         ).all()
     )
-    to_review = db.session.scalars(
-        select(Revision)
-        .join(Deliverable, Deliverable.id == Revision.deliverable_id)
-        .options(
-            joinedload(Revision.deliverable)
-            .joinedload(Deliverable.workroom)
-            .options(joinedload(Workroom.creator))
-        )
-        .where(Deliverable.workroom_id.in_(workrooms), Revision.state == RevisionState.in_review)
-        .order_by(Revision.review_due_at)
+    missed = db.session.scalars(
+        _active_deliverables(workrooms)
+        .options(joinedload(Deliverable.workroom).joinedload(Workroom.creator))
+        .where(Deliverable.status == DeliverableStatus.missed)
+        .order_by(Deliverable.due_at, Deliverable.id)
         .limit(limit)
     ).all()
-    extensions = _open_extensions(workrooms, Side.creator, limit)
     return {
         "status_counts": [(s, counts.get(s, 0)) for s in STATUS_ORDER],
-        "to_review": to_review,
-        "extensions": extensions,
+        "total": sum(counts.values()),
+        "to_review": _in_review(workrooms, limit, counterpart=Workroom.creator),
+        "missed": missed,
+        "extensions": _open_extensions(
+            workrooms, Side.creator, limit, counterpart=Workroom.creator
+        ),
         "can_review": _reviews_for(user),
+        "limit": limit,
     }
 
 
@@ -222,63 +245,114 @@ def _reviews_for(user):
     )
 
 
-def _open_extensions(workroom_ids, from_side, limit):
-    """Open extension requests asked by one side in the given workrooms."""
+def _open_extensions(workroom_ids, from_side, limit, *, counterpart):
+    """Open extension requests asked by one side in the given workrooms, under active
+    contracts, oldest first, with the deliverable, its workroom and the counterpart loaded."""
     return db.session.scalars(
         select(ExtensionRequest)
         .join(Deliverable, Deliverable.id == ExtensionRequest.deliverable_id)
+        .join(Contract, Contract.id == Deliverable.contract_id)
         .options(
-            joinedload(ExtensionRequest.deliverable), joinedload(ExtensionRequest.requested_by)
+            joinedload(ExtensionRequest.deliverable)
+            .joinedload(Deliverable.workroom)
+            .joinedload(counterpart),
+            joinedload(ExtensionRequest.requested_by),
         )
         .where(
             Deliverable.workroom_id.in_(workroom_ids),
+            Contract.status == ContractStatus.active,
             ExtensionRequest.state == RequestState.open,
             ExtensionRequest.side == from_side,
         )
-        .order_by(ExtensionRequest.created_at)
+        .order_by(ExtensionRequest.created_at, ExtensionRequest.id)
         .limit(limit)
     ).all()
 
 
 def creator_overview(user, *, limit=10):
-    """For a creator: upcoming deadlines, changes requested, revisions awaiting review with
-    their auto-approve countdowns, and extension requests from brands."""
+    """For a creator: upcoming deadlines (changes requested among them), missed deliverables,
+    revisions awaiting the brand's review with their auto-approve countdowns, and extension
+    requests from brands. A fixed number of queries, whatever the data."""
     workrooms = select(Workroom.id).where(Workroom.creator_id == user.id)
-    options = (
-        joinedload(Deliverable.workroom).joinedload(Workroom.brand),
-        joinedload(Deliverable.contract).selectinload(Contract.versions),
-    )
+    with_brand = joinedload(Deliverable.workroom).joinedload(Workroom.brand)
+    # the terms in force give each upcoming deliverable its grace period (missed_at below)
+    with_terms = joinedload(Deliverable.contract).selectinload(Contract.versions)
+    waiting = [DeliverableStatus.pending, DeliverableStatus.changes_requested]
     upcoming = db.session.scalars(
         _active_deliverables(workrooms)
-        .options(*options)
-        .where(
-            Deliverable.status.in_([DeliverableStatus.pending, DeliverableStatus.changes_requested])
-        )
-        .order_by(Deliverable.due_at)
+        .options(with_brand, with_terms)
+        .where(Deliverable.status.in_(waiting))
+        .order_by(Deliverable.due_at, Deliverable.id)
         .limit(limit)
     ).all()
     missed = db.session.scalars(
         _active_deliverables(workrooms)
-        .options(*options)
+        .options(with_brand)
         .where(Deliverable.status == DeliverableStatus.missed)
-        .order_by(Deliverable.due_at)
-        .limit(limit)
-    ).all()
-    in_review = db.session.scalars(
-        select(Revision)
-        .join(Deliverable, Deliverable.id == Revision.deliverable_id)
-        .options(
-            joinedload(Revision.deliverable)
-            .joinedload(Deliverable.workroom)
-            .joinedload(Workroom.brand)
-        )
-        .where(Deliverable.workroom_id.in_(workrooms), Revision.state == RevisionState.in_review)
-        .order_by(Revision.review_due_at)
+        .order_by(Deliverable.due_at, Deliverable.id)
         .limit(limit)
     ).all()
     return {
         "upcoming": upcoming,
+        #: when each upcoming deliverable counts as missed (due plus the contract's grace)
+        "missed_at": {d.id: missed_after(d) for d in upcoming},
         "missed": missed,
-        "in_review": in_review,
-        "extensions": _open_extensions(workrooms, Side.brand, limit),
+        "in_review": _in_review(workrooms, limit, counterpart=Workroom.brand),
+        "extensions": _open_extensions(workrooms, Side.brand, limit, counterpart=Workroom.brand),
+        "limit": limit,
     }
+
+
+# Whose turn -------------------------------------------------------------------------------
+
+#: pending deliverables show as waiting on the creator once due within this window
+SOON = timedelta(days=7)
+
+
+def _in_words(delta):
+    """'in 3 days', 'in 5 hours', 'overdue'."""
+    hours = int(delta.total_seconds() // 3600)
+    if hours < 0:
+        return "overdue"
+    if hours < 48:
+        return f"in {hours} hour{'' if hours == 1 else 's'}"
+    return f"in {hours // 24} days"
+
+
+def _waiting_line(deliverable, now):
+    """Who must act on a deliverable, and what they must do; None when nobody must yet."""
+    title, status = deliverable.title, deliverable.status
+    if status is DeliverableStatus.submitted:
+        n = deliverable.last_revision_number
+        return Side.brand, f"Review revision {n} of {title}"
+    if status is DeliverableStatus.missed:
+        return Side.brand, f"{title} was missed: extend, waive or cancel it"
+    if status is DeliverableStatus.changes_requested:
+        return Side.creator, f"Revise {title} (due {_in_words(deliverable.due_at - now)})"
+    if status is DeliverableStatus.pending and deliverable.due_at - now <= SOON:
+        return Side.creator, f"Submit {title} (due {_in_words(deliverable.due_at - now)})"
+    return None
+
+
+def waiting_in(workroom_ids, now):
+    """{workroom id: [(Side, sentence), ...]} for deliverables of active contracts, in one
+    query: reviews and remedies wait on the brand, submissions due soon on the creator."""
+    if not workroom_ids:
+        return {}
+    waiting_statuses = [
+        DeliverableStatus.pending,
+        DeliverableStatus.submitted,
+        DeliverableStatus.changes_requested,
+        DeliverableStatus.missed,
+    ]
+    deliverables = db.session.scalars(
+        _active_deliverables(list(workroom_ids))
+        .where(Deliverable.status.in_(waiting_statuses))
+        .order_by(Deliverable.due_at, Deliverable.id)
+    ).all()
+    waiting = {}
+    for deliverable in deliverables:
+        line = _waiting_line(deliverable, now)
+        if line is not None:
+            waiting.setdefault(deliverable.workroom_id, []).append(line)
+    return waiting

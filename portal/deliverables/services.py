@@ -21,6 +21,7 @@ from portal.deliverables.models import (
     RoundRequest,
 )
 from portal.errors import DomainError, InvalidState, NotAllowed
+from portal.escrow.services import check_milestones_of
 from portal.extensions import db
 from portal.markup import escape_markdown, quote_markdown, render_markdown
 from portal.workrooms.models import Side
@@ -389,6 +390,7 @@ def review_revision(revision, actor, seat, decision, *, feedback="", internal=""
         decision=decision.value,
         extra_round=extra,
     )
+    check_milestones_of(deliverable.contract_id, now=now)
     db.session.flush()
     return review
 
@@ -422,6 +424,7 @@ def auto_approve_revision(revision, *, now=None):
         now=now,
     )
     _audit(None, "deliverable.auto_approved", deliverable, now=now, revision=revision.number)
+    check_milestones_of(deliverable.contract_id, now=now)
     db.session.flush()
     return review
 
@@ -469,6 +472,7 @@ def record_go_live(deliverable, actor, seat, url, live_on, *, now=None):
         now=now,
     )
     _audit(actor, "deliverable.went_live", deliverable, now=now, url=url, live_on=live_on)
+    check_milestones_of(deliverable.contract_id, now=now)
     return deliverable
 
 
@@ -676,6 +680,7 @@ def _end(deliverable, actor, seat, status, reason, verb, *, now):
         now=now,
     )
     _audit(actor, f"deliverable.{status.value}", deliverable, now=now, reason=reason)
+    check_milestones_of(deliverable.contract_id, now=now)
     return deliverable
 
 
