@@ -5,40 +5,27 @@ transaction of its own. The services re-check under the workroom lock (or claim 
 row), so a sweep may run twice, late, or on two workers at once.
 """
 
-import logging
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
 
+from jobs.sweep import candidate_ids, each_alone
 from portal.contracts.models import Contract, ContractStatus
 from portal.database import utcnow
 from portal.deliverables.models import Deliverable, DeliverableStatus, Revision, RevisionState
 from portal.deliverables.reminders import WARNING_HOURS, warn_reviewers
 from portal.deliverables.services import auto_approve_revision, mark_missed
-from portal.errors import DomainError
-from portal.extensions import db
-
-log = logging.getLogger(__name__)
-
-#: failures that concern one object (a refused transition, a lost race, a lock timeout);
-#: the sweep rolls that object back, goes on with the others and fails at the end
-PER_OBJECT_ERRORS = (DomainError, IntegrityError, OperationalError)
-
-
-class SweepIncomplete(RuntimeError):
-    """Some objects of a sweep failed; the others were committed."""
 
 
 def sweep_auto_approvals(now=None):
     """Approve every revision whose review window has run out; returns how many."""
     now = now or utcnow()
-    ids = _ids(
+    ids = candidate_ids(
         select(Revision.id)
         .where(Revision.state == RevisionState.in_review, Revision.review_due_at <= now)
         .order_by(Revision.review_due_at, Revision.id)
     )
-    return _each(Revision, ids, lambda revision: auto_approve_revision(revision, now=now))
+    return each_alone(Revision, ids, lambda revision: auto_approve_revision(revision, now=now))
 
 
 def sweep_missed(now=None):
@@ -47,7 +34,7 @@ def sweep_missed(now=None):
     The query takes everything past due; the service checks the contract's grace period.
     """
     now = now or utcnow()
-    ids = _ids(
+    ids = candidate_ids(
         select(Deliverable.id)
         .join(Contract, Contract.id == Deliverable.contract_id)
         .where(
@@ -59,14 +46,14 @@ def sweep_missed(now=None):
         )
         .order_by(Deliverable.due_at, Deliverable.id)
     )
-    return _each(Deliverable, ids, lambda deliverable: mark_missed(deliverable, now=now))
+    return each_alone(Deliverable, ids, lambda deliverable: mark_missed(deliverable, now=now))
 
 
 def sweep_review_warnings(now=None):
     """Warn the reviewers of every revision whose auto-approval is near; returns the number
     of emails queued."""
     now = now or utcnow()
-    ids = _ids(
+    ids = candidate_ids(
         select(Revision.id)
         .where(
             Revision.state == RevisionState.in_review,
@@ -75,31 +62,4 @@ def sweep_review_warnings(now=None):
         )
         .order_by(Revision.review_due_at, Revision.id)
     )
-    return _each(Revision, ids, lambda revision: warn_reviewers(revision, now=now))
-
-
-def _ids(query):
-    """The candidates' ids; the reading transaction ends here (SQLite's write lock too)."""
-    ids = db.session.scalars(query).all()
-    db.session.commit()
-    return ids
-
-
-def _each(model, ids, action):
-    """Run `action` on each object and commit it alone; the total of what it reports
-    (a count, or a row for one change, None for nothing done)."""
-    total, failed = 0, []
-    for object_id in ids:
-        try:
-            obj = db.session.get(model, object_id)
-            result = action(obj) if obj is not None else None
-            db.session.commit()
-        except PER_OBJECT_ERRORS:
-            db.session.rollback()
-            log.exception("%s %s: sweep step failed", model.__name__, object_id)
-            failed.append(object_id)
-            continue
-        total += result if isinstance(result, int) else int(result is not None)
-    if failed:
-        raise SweepIncomplete(f"{len(failed)} of {len(ids)} {model.__tablename__} failed: {failed}")
-    return total
+    return each_alone(Revision, ids, lambda revision: warn_reviewers(revision, now=now))

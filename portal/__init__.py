@@ -65,7 +65,9 @@ def _register_models():
     from portal.campaigns import models as _campaigns  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
     from portal.deliverables import models as _deliverables  # noqa: F401
+    from portal.escrow import models as _escrow  # noqa: F401
     from portal.notifications import models as _notifications  # noqa: F401
+    from portal.scheduling import models as _scheduling  # noqa: F401
     from portal.workrooms import models as _workrooms  # noqa: F401
 
 
@@ -78,7 +80,9 @@ def _register_blueprints(app):
     from portal.contracts.views import bp as contracts_bp
     from portal.dashboard.views import bp as dashboard_bp
     from portal.deliverables.views import bp as deliverables_bp
+    from portal.escrow.views import bp as escrow_bp
     from portal.health.views import bp as health_bp
+    from portal.scheduling.views import bp as scheduling_bp
     from portal.workrooms.views import bp as workrooms_bp
 
     for blueprint in (
@@ -89,7 +93,9 @@ def _register_blueprints(app):
         workrooms_bp,
         contracts_bp,
         deliverables_bp,
+        escrow_bp,
         campaigns_bp,
+        scheduling_bp,
     ):
         app.register_blueprint(blueprint)
 

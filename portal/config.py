@@ -96,6 +96,12 @@ def load_config(env_name=None, env=None):
         "WORKROOM_QUOTA_BYTES": int(env.get("WORKROOM_QUOTA_BYTES", str(500 * MIB))),
         # Images declaring more pixels than this are refused before they are decoded.
         "MAX_IMAGE_PIXELS": 40_000_000,
+        # Money: Duet's fee in basis points of each release, and the sandbox payment provider
+        # (its own SQLite file stands in for the remote side; "fail"/"timeout" test failures).
+        "PLATFORM_FEE_BPS": int(env.get("PLATFORM_FEE_BPS", "1000")),
+        "ESCROW_SANDBOX_MODE": env.get("ESCROW_SANDBOX_MODE", "succeed"),
+        "SANDBOX_PROVIDER_PATH": env.get("SANDBOX_PROVIDER_PATH")
+        or str(instance / "sandbox-provider.sqlite"),
         "PASSWORD_RESET_TTL": timedelta(hours=1),
         "INVITATION_TTL": timedelta(days=14),
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),

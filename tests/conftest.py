@@ -107,8 +107,20 @@ def truncate_all(app):
             if conn.dialect.name == "postgresql":
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
+                # SQLite has no TRUNCATE to step past the ledger's append-only triggers
+                # (PostgreSQL's skips row triggers): lift them while emptying, then restore.
+                triggers = conn.execute(
+                    text(
+                        "SELECT name, sql FROM sqlite_master"
+                        " WHERE type = 'trigger' AND tbl_name LIKE 'ledger\\_%' ESCAPE '\\'"
+                    )
+                ).all()
+                for name, _ in triggers:
+                    conn.execute(text(f"DROP TRIGGER {name}"))
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
+                for _, sql in triggers:
+                    conn.execute(text(sql))
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,37 @@ def check_redis():
     return {"ok": True, "detail": "ping"}
 
 
+#: what the queue's Redis must be configured with (TEST-PLAN decision 5): evicting keys
+#: would silently drop queued jobs
+REDIS_POLICY = "noeviction"
+
+
+def check_redis_config():
+    """Redis keeps every job: maxmemory-policy noeviction, and persistence on (AOF).
+
+    Reported, never failed: the database stays the source of truth and the sweeps re-derive
+    lost work, so a misconfigured Redis is a warning for operators, not an outage. Managed
+    Redis services that refuse CONFIG are reported as unknown.
+    """
+    try:
+        client = get_redis()
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        aof = client.config_get("appendonly").get("appendonly")
+    except RedisError as error:
+        return {"ok": True, "detail": f"configuration unknown ({type(error).__name__})"}
+    policy = policy.decode() if isinstance(policy, bytes) else policy
+    aof = aof.decode() if isinstance(aof, bytes) else aof
+    result = {"ok": True, "detail": f"maxmemory-policy {policy}, appendonly {aof}"}
+    warnings = []
+    if policy != REDIS_POLICY:
+        warnings.append(f"maxmemory-policy is {policy}, not {REDIS_POLICY}: jobs may be evicted")
+    if aof != "yes":
+        warnings.append("appendonly is off: a restart loses queued jobs until the next sweep")
+    if warnings:
+        result["warning"] = "; ".join(warnings)
+    return result
+
+
 def _freshest(heartbeats):
     """The most recent of some heartbeat times, or None."""
     beats = [beat for beat in heartbeats if beat is not None]
@@ -74,6 +105,7 @@ def run_checks():
     return {
         "database": check_database(),
         "redis": check_redis(),
+        "redis_config": check_redis_config(),
         "worker": check_worker(),
         "scheduler": check_scheduler(),
     }

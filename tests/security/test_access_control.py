@@ -37,6 +37,7 @@ from portal.contracts.models import DeliverableKind
 from portal.contracts.terms import LineTerms, Terms
 from portal.deliverables import services as deliverable_services
 from portal.deliverables.models import Deliverable, ReviewDecision, RoundRequest
+from portal.escrow import services as escrow_services
 from portal.extensions import db
 from portal.notifications.models import OutboundEmail
 from portal.workrooms import services as workroom_services
@@ -45,6 +46,7 @@ from portal.workrooms.uploads import Upload
 from tests import factories
 from tests.campaigns.samples import seed_campaign_invitations
 from tests.conftest import Browserless, https_client
+from tests.scheduling.samples import sample_feed_token
 
 ROLES = ("anon", "brand_owner", "brand_manager", "brand_viewer", "creator", "mediator", "admin")
 PUBLIC = "anyone, signed in or not"  # marker: the route is open to every role
@@ -75,6 +77,8 @@ SEES_EVERY_BRAND = {
         "deliverables.index",
         "deliverables.show",
         "deliverables.compare",
+        "escrow.index",
+        "escrow.show",
     )
 }
 
@@ -136,6 +140,20 @@ ACCESS = {
     "deliverables.waive": CAMPAIGN_WRITERS,
     "deliverables.cancel": CAMPAIGN_WRITERS,
     "deliverables.go_live": frozenset({"creator"}),
+    # Money: both sides read the milestones; the brand's owners and managers add and fund
+    # them (the sample milestone is pending and needs a sign-off); statements are per side.
+    "escrow.index": WORKROOM_READERS,
+    "escrow.show": WORKROOM_READERS,
+    "escrow.new": CAMPAIGN_WRITERS,
+    "escrow.fund": CAMPAIGN_WRITERS,
+    "escrow.fund_contract": CAMPAIGN_WRITERS,
+    "escrow.sign_off": CAMPAIGN_WRITERS,
+    "escrow.brand_statement": BRAND_MEMBERS,
+    "escrow.brand_statement_csv": BRAND_MEMBERS,
+    "escrow.creator_statement": frozenset({"creator"}),
+    "escrow.creator_statement_csv": frozenset({"creator"}),
+    "escrow.ledger": ADMIN,  # admins read money; they move none
+    "escrow.payouts": ADMIN,
     # Campaigns: members read, owners and managers change; admins have no brand pages.
     "campaigns.index": BRAND_MEMBERS,
     "campaigns.show": BRAND_MEMBERS,
@@ -152,6 +170,10 @@ ACCESS = {
     "campaigns.accept": frozenset({"creator"}),
     "campaigns.decline": frozenset({"creator"}),
     "campaigns.join": PUBLIC,  # the emailed token is the credential
+    # The calendar: brand members and creators see their own workrooms' dates; staff none.
+    "scheduling.calendar": BRAND_MEMBERS | {"creator"},
+    "scheduling.feed_address": BRAND_MEMBERS | {"creator"},  # each user's own feed
+    "scheduling.feed": PUBLIC,  # the secret feed address is the credential
 }
 NOT_IN_TABLE = {"static"}  # Flask's own file route: public by nature, checked in test_headers
 CHECKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -201,6 +223,8 @@ class World:
     campaign_link_a: str = ""  # campaign A's emailed link to someone not on Duet yet
     deliverables_a: dict = None  # seed_deliverables' ids in workroom A
     deliverables_b: dict = None
+    milestones_a: dict = None  # seed_milestones' ids in workroom A
+    milestones_b: dict = None
 
 
 def seed_workroom(brand, creator, text):
@@ -285,6 +309,23 @@ def seed_deliverables(workroom, owner, creator, title):
     }
 
 
+def seed_milestones(workroom, owner, deliverables, title):
+    """A pending milestone (needing the brand's sign-off) on the active contract of
+    seed_deliverables, released when its pending deliverable is approved."""
+    pending = db.session.get(Deliverable, deliverables["pending"])
+    contract = pending.contract
+    milestone = escrow_services.add_milestone(
+        contract,
+        owner,
+        seat_of(owner, workroom),
+        title,
+        75000,
+        deliverables=[pending],
+        requires_signoff=True,
+    )
+    return {"milestone": milestone.id, "contract": contract.id}
+
+
 def build_world(app, maildir):
     """Seed the world: brand A (owner, manager, viewer), brand B (owner), staff, creators."""
     with app.app_context():
@@ -326,6 +367,10 @@ def build_world(app, maildir):
         )
         deliverables_a = seed_deliverables(workroom_a, owner, people["creator"], "Trail video")
         deliverables_b = seed_deliverables(workroom_b, owner_b, target, "Zebra secret deliverable")
+        milestones_a = seed_milestones(workroom_a, owner, deliverables_a, "Trail milestone")
+        milestones_b = seed_milestones(
+            workroom_b, owner_b, deliverables_b, "Zebra secret milestone"
+        )
         db.session.commit()
         message = EmailMessage()
         message["Subject"] = "Sample sink message"
@@ -361,8 +406,11 @@ def build_world(app, maildir):
             campaign_link_a=campaign_link_a,
             deliverables_a=deliverables_a,
             deliverables_b=deliverables_b,
+            milestones_a=milestones_a,
+            milestones_b=milestones_b,
             secrets=(
                 "Zebra secret deliverable",
+                "Zebra secret milestone",
                 "Zebra secret contract",
                 "Zebra secret plan",
                 "Zebra secret file",
@@ -392,6 +440,11 @@ def deliverable_samples(w, key):
     return {"own": w.deliverables_a[key], "other brand": w.deliverables_b[key]}
 
 
+def milestone_contracts(w):
+    """The active contracts seed_milestones put milestones on."""
+    return {"own": w.milestones_a["contract"], "other brand": w.milestones_b["contract"]}
+
+
 # URL argument -> {variant: value}; "own" is the acting user's (or a valid) object, the
 # others belong to brand B.  An endpoint-specific sample wins over an argument-wide one.
 SAMPLES = {
@@ -418,6 +471,13 @@ SAMPLES = {
         w, "extension"
     ),
     ("deliverables.answer_round", "request_id"): lambda w: deliverable_samples(w, "round"),
+    ("scheduling.feed", "token"): lambda w: {"own": sample_feed_token(w)},
+    "milestone_id": lambda w: {
+        "own": w.milestones_a["milestone"],
+        "other brand": w.milestones_b["milestone"],
+    },
+    ("escrow.new", "contract_id"): lambda w: milestone_contracts(w),
+    ("escrow.fund_contract", "contract_id"): lambda w: milestone_contracts(w),
 }
 
 

@@ -197,6 +197,28 @@ CSRF_CASES = {
         lambda w: deliverable_path(w, "approved", "live"),
         lambda w: {"url": "https://example.com/p/1", "live_on": "2030-03-05"},
     ),
+    "escrow.new": Case(
+        "brand_owner",
+        lambda w: (
+            f"/workrooms/{w.workroom_a}/contracts/{w.milestones_a['contract']}/milestones/new"
+        ),
+        lambda w: {"title": "Launch bonus", "amount": "250.00"},
+    ),
+    "escrow.fund": Case(
+        "brand_owner",
+        lambda w: f"/workrooms/{w.workroom_a}/milestones/{w.milestones_a['milestone']}/fund",
+        lambda w: {},
+    ),
+    "escrow.fund_contract": Case(
+        "brand_owner",
+        lambda w: f"/workrooms/{w.workroom_a}/contracts/{w.milestones_a['contract']}/fund",
+        lambda w: {},
+    ),
+    "escrow.sign_off": Case(
+        "brand_owner",
+        lambda w: f"/workrooms/{w.workroom_a}/milestones/{w.milestones_a['milestone']}/sign-off",
+        lambda w: {},
+    ),
     "campaigns.new": Case(
         "brand_owner", lambda w: f"/brands/{w.brand_a}/campaigns/new", lambda w: campaign_form()
     ),
@@ -254,6 +276,9 @@ CSRF_CASES = {
     ),
     "admin.enable_user": Case(
         "admin", lambda w: f"/admin/users/{w.disabled_id}/enable", lambda w: {}
+    ),
+    "scheduling.feed_address": Case(
+        "creator", lambda w: "/calendar/feed", lambda w: {"regenerate": "x"}
     ),
 }
 
