@@ -9,7 +9,9 @@ from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from portal.accounts.auth import live_session_criteria
 from portal.accounts.models import AccountKind, BrandMembership, User, UserSession
 from portal.audit import AuditEvent
-from portal.contracts.queries import waiting_in
+from portal.contracts.queries import waiting_in as contracts_waiting_in
+from portal.database import utcnow
+from portal.deliverables.queries import waiting_in as deliverables_waiting_in
 from portal.extensions import db
 from portal.workrooms.models import (
     Attachment,
@@ -295,5 +297,15 @@ def overview(user):
         "workrooms": workrooms,
         "unread": unread_counts(user, workrooms),
         "latest": latest_messages({w.id: w for w in workrooms}),
-        "waiting": waiting_in(workrooms),
+        "waiting": whose_turn(workrooms),
     }
+
+
+def whose_turn(workrooms, *, now=None):
+    """{workroom id: [(Side, sentence), ...]}: what waits on whom, from contracts and
+    deliverables, in one query each whatever the number of workrooms."""
+    waiting = contracts_waiting_in(workrooms)
+    lines = deliverables_waiting_in([w.id for w in workrooms], now or utcnow())
+    for workroom_id, more in lines.items():
+        waiting.setdefault(workroom_id, []).extend(more)
+    return waiting

@@ -6,7 +6,7 @@ import click
 from flask import Blueprint, abort, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from portal.contracts.queries import contracts_of, waiting_on
+from portal.contracts.queries import contracts_of
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.rendering import render_page, wants_fragment
@@ -65,7 +65,7 @@ def show(workroom_id):
         form=MessageForm(formdata=None),
         status=200,
         contracts=contracts_of(seat.workroom),
-        waiting=waiting_on(seat.workroom),
+        waiting=queries.whose_turn([seat.workroom]).get(seat.workroom.id, []),
         read_upto=queries.read_upto(seat.workroom, current_user),
         files=files,
         more_files=more_files,

@@ -200,3 +200,19 @@ def test_the_deliverable_page_costs_the_same_queries_with_more_revisions(
     with count_queries() as many:
         assert web.client.get(page_of(active)).status_code == 200
     assert len(many) == len(few)
+
+
+def test_the_workroom_header_says_whose_turn_a_deliverable_is(web, active, app):
+    web.login(active.pair.owner.email)
+    page = web.client.get(f"/workrooms/{active.workroom_id}").get_data(as_text=True)
+    assert "Trail video" not in page.split('aria-label="Whose turn it is"')[1].split("</div>")[0]
+    with app.app_context():
+        creator = db.session.get(User, active.pair.creator.id)
+        deliverable = db.session.get(Deliverable, active.deliverable_ids[0])
+        services.submit_revision(deliverable, creator, seat(creator.id, active.workroom_id), "v1")
+        db.session.commit()
+    page = web.client.get(f"/workrooms/{active.workroom_id}").get_data(as_text=True)
+    turn = page.split('aria-label="Whose turn it is"')[1].split("</div>")[0]
+    assert "Waiting on the brand (you):</strong> Review revision 1 of Trail video" in turn
+    overview = web.client.get("/workrooms").get_data(as_text=True)
+    assert "Review revision 1 of Trail video" in overview
