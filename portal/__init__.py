@@ -48,6 +48,7 @@ def create_app(config_name=None, overrides=None):
     app.before_request(_declare_write_intent)
     _register_models()
     _register_blueprints(app)
+    _install_workroom_speedups(app)
     _register_template_helpers(app)
     _register_commands(app)
     return app
@@ -106,6 +107,14 @@ def _localtime(value, fmt="%d %b %Y, %H:%M"):
         return ""
     zone = current_user.timezone if current_user and current_user.is_authenticated else "UTC"
     return value.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def _install_workroom_speedups(app):
+    """Unchanged polls answered in front of the app, and rendered log entries cached."""
+    from portal.workrooms import message_cache, poll
+
+    poll.install(app)
+    message_cache.install(app)
 
 
 def _register_template_helpers(app):

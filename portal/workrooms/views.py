@@ -11,20 +11,11 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.rendering import render_page, wants_fragment
 from portal.storage import get_storage
-from portal.workrooms import message_cache, queries, services
-from portal.workrooms import poll as poll_shortcut
+from portal.workrooms import queries, services
 from portal.workrooms.access import load_workroom
 from portal.workrooms.forms import EditMessageForm, MessageForm, ReadForm
 
 bp = Blueprint("workrooms", __name__, url_prefix="/workrooms")
-
-
-@bp.record_once
-def _install(state):
-    """Unchanged polls answered in front of the app (poll.py; `poll` below answers the rest)
-    and the cache of rendered log entries (message_cache.py)."""
-    poll_shortcut.install(state.app)
-    message_cache.install(state.app)
 
 
 # A downloaded file is never a page of ours: no script, no plugin, no frame, no form.
