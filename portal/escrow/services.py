@@ -274,6 +274,18 @@ def check_milestones_of(contract_id, *, now=None):
         check_milestone(milestone, now=now)
 
 
+def _waiting_on_payment_of(milestone):
+    """Funded milestones that name this one as a prior milestone to be paid."""
+    return db.session.scalars(
+        select(Milestone)
+        .join(MilestoneDependency, MilestoneDependency.milestone_id == Milestone.id)
+        .where(
+            MilestoneDependency.prior_milestone_id == milestone.id,
+            Milestone.status == S.funded,
+        )
+    ).all()
+
+
 def sign_off(milestone, actor, seat, *, now=None):
     """The brand signs a milestone off (when it requires a sign-off)."""
     _brand_writer(seat, milestone, "sign milestones off")
@@ -481,7 +493,8 @@ def _mark_paid(payout, reference, *, now):
         now=now,
     )
     _audit(None, "payout.paid", milestone, now=now, payout=payout.id, reference=reference)
-    check_milestones_of(milestone.contract_id, now=now)  # later milestones may wait on this
+    for later in _waiting_on_payment_of(milestone):
+        check_milestone(later, now=now)
 
 
 def reconcile_payout(payout, provider, *, now=None):
