@@ -84,6 +84,8 @@ def _drop_everything(engine):
     db.metadata.drop_all(engine)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        if conn.dialect.name == "postgresql":  # the ledger's trigger function outlives its tables
+            conn.execute(text("DROP FUNCTION IF EXISTS ledger_append_only() CASCADE"))
 
 
 @pytest.fixture(scope="session")

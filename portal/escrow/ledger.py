@@ -202,7 +202,9 @@ def _escrow_moves():
         )
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerAccount.kind == AccountKind.escrow, LedgerTransaction.milestone_id.is_not(None))
+        .where(
+            LedgerAccount.kind == AccountKind.escrow, LedgerTransaction.milestone_id.is_not(None)
+        )
         .group_by(LedgerTransaction.milestone_id, LedgerTransaction.kind)
     ).all()
     return {(milestone_id, kind): amount for milestone_id, kind, amount in rows}
