@@ -8,6 +8,7 @@ result (as real providers do). It can be told to fail or time out through the co
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import current_app
 
@@ -41,7 +42,8 @@ class SandboxProvider:
         self.path, self.mode = path, mode
 
     def _connect(self):
-        """A connection to the sandbox's own file (created on first use)."""
+        """A connection to the sandbox's own file (created, with its folder, on first use)."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         connection.execute(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, kind TEXT, "
