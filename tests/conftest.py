@@ -71,6 +71,8 @@ def test_settings(database_url, redis_url, tmp_root):
         "REDIS_URL": redis_url,
         "DEV_MAILDIR": str(tmp_root / "mail"),
         "UPLOAD_DIR": str(tmp_root / "uploads"),
+        # The sandbox payment provider's own file: never the developer's instance folder.
+        "SANDBOX_PROVIDER_PATH": str(tmp_root / "sandbox-provider.sqlite"),
         "PUBLIC_URL": "https://localhost",
         # The test client then speaks HTTPS, so Secure cookies and the HTTPS Referer check apply.
         "PREFERRED_URL_SCHEME": "https",

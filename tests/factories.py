@@ -119,6 +119,7 @@ def child_env(settings, extra=None):
         DEV_MAILDIR=settings["DEV_MAILDIR"],
         MAIL_HOST=settings["MAIL_HOST"],
         MAIL_PORT=str(settings["MAIL_PORT"]),
+        SANDBOX_PROVIDER_PATH=settings["SANDBOX_PROVIDER_PATH"],
     )
     env.update({k: str(v) for k, v in (extra or {}).items()})
     return env

@@ -19,10 +19,7 @@ PAYOUT_TIMEOUT = 30.0
 
 
 @pytest.fixture
-def work(app, tmp_root):
-    # The sandbox provider keeps its file in the live server's instance folder, which
-    # nothing else creates when the database and Redis are given by URL.
-    (tmp_root / "e2e-instance").mkdir(exist_ok=True)
+def work(app):
     pair = seed_pair(app)
     with app.app_context():
         _, ids = activate(pair)
