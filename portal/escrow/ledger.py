@@ -173,10 +173,9 @@ def split_fee(amount_minor, fee_bps):
 #: transaction kinds that take money out of escrow, by the cached milestone figure they feed
 _RELEASES = ("release", "partial_release")
 _REFUNDS = ("refund",)
+
+
 #: milestone states whose whole amount has left escrow (or never entered it)
-_NOTHING_IN_ESCROW = (MilestoneStatus.pending, MilestoneStatus.settling, MilestoneStatus.paid)
-
-
 def check_books():
     """Reconcile the cached money figures with the ledger (TEST-PLAN M-12).
 
@@ -215,17 +214,7 @@ def _check_milestones():
     each contract's escrow balance against what its milestones say is in escrow."""
     moves = _escrow_moves()
     problems, expected = [], defaultdict(int)
-    milestones = db.session.execute(
-        select(
-            Milestone.id,
-            Milestone.contract_id,
-            Milestone.currency,
-            Milestone.status,
-            Milestone.amount_minor,
-            Milestone.released_minor,
-            Milestone.refunded_minor,
-        ).order_by(Milestone.id)
-    ).all()
+    milestones = db.session.scalars(select(Milestone).order_by(Milestone.id)).all()
     for m in milestones:
         funded = moves.get((m.id, "escrow"), 0)
         released = -sum(moves.get((m.id, kind), 0) for kind in _RELEASES)
@@ -238,23 +227,8 @@ def _check_milestones():
         ):
             if cached != booked:
                 problems.append(f"milestone {m.id}: {name} is {cached}, the ledger says {booked}")
-        in_escrow = 0
-        if m.status not in _NOTHING_IN_ESCROW:
-            in_escrow = m.amount_minor - m.released_minor - m.refunded_minor
-        expected[(m.contract_id, m.currency)] += in_escrow
-    booked = dict(
-        ((contract_id, currency), amount)
-        for contract_id, currency, amount in db.session.execute(
-            select(
-                LedgerAccount.contract_id,
-                LedgerAccount.currency,
-                func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
-            )
-            .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-            .where(LedgerAccount.kind == AccountKind.escrow)
-            .group_by(LedgerAccount.contract_id, LedgerAccount.currency)
-        ).all()
-    )
+        expected[(m.contract_id, m.currency)] += m.in_escrow_minor
+    booked = _balances_by_owner(AccountKind.escrow, LedgerAccount.contract_id)
     for contract_id, currency in sorted(set(expected) | set(booked)):
         figure = expected.get((contract_id, currency), 0)
         balance_ = booked.get((contract_id, currency), 0)
@@ -264,6 +238,21 @@ def _check_milestones():
                 f" the escrow account {balance_}"
             )
     return problems
+
+
+def _balances_by_owner(kind, owner_column):
+    """{(owner id, currency): balance} of every account of a kind."""
+    rows = db.session.execute(
+        select(
+            owner_column,
+            LedgerAccount.currency,
+            func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+        )
+        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind == kind)
+        .group_by(owner_column, LedgerAccount.currency)
+    ).all()
+    return {(owner, currency): amount for owner, currency, amount in rows}
 
 
 def _check_payables():
@@ -288,19 +277,7 @@ def _check_payables():
             unpaid[(p.creator_id, p.currency)] += p.amount_minor
             if key in booked_payouts:
                 problems.append(f"payout {p.id} is {p.state.value} but the ledger paid it")
-    payables = dict(
-        ((user_id, currency), amount)
-        for user_id, currency, amount in db.session.execute(
-            select(
-                LedgerAccount.user_id,
-                LedgerAccount.currency,
-                func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
-            )
-            .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-            .where(LedgerAccount.kind == AccountKind.creator_payable)
-            .group_by(LedgerAccount.user_id, LedgerAccount.currency)
-        ).all()
-    )
+    payables = _balances_by_owner(AccountKind.creator_payable, LedgerAccount.user_id)
     for user_id, currency in sorted(set(unpaid) | set(payables)):
         owed, balance_ = unpaid.get((user_id, currency), 0), payables.get((user_id, currency), 0)
         if owed != balance_:

@@ -171,6 +171,13 @@ class Milestone(db.Model):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def in_escrow_minor(self):
+        """What of the milestone still sits in escrow (nothing before funding or after release)."""
+        if self.status in (MilestoneStatus.pending, MilestoneStatus.settling, MilestoneStatus.paid):
+            return 0
+        return self.amount_minor - self.released_minor - self.refunded_minor
+
 
 class MilestoneDependency(db.Model):
     """One condition of a milestone: a deliverable approved (and live N days), or an earlier

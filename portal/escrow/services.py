@@ -114,11 +114,7 @@ def escrow_account(milestone):
 
 def in_escrow(milestone):
     """What of the milestone still sits in escrow."""
-    if milestone.status is S.pending:
-        return 0
-    if milestone.status in (S.settling, S.paid):
-        return 0
-    return milestone.amount_minor - milestone.released_minor - milestone.refunded_minor
+    return milestone.in_escrow_minor
 
 
 # Milestones and their dependencies -----------------------------------------------------------
