@@ -5,7 +5,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
+
+TRANSACTION_MEMO = "transaction_memo"
 
 
 def utcnow():
@@ -33,6 +36,27 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def transaction_memo(session, name):
+    """A dict that lives as long as the session's current transaction: what this transaction
+    already knows for sure while it holds its row locks (locks taken, chain ends, accounts).
+    Any commit or rollback, a savepoint's included, forgets it all."""
+    return session.info.setdefault(TRANSACTION_MEMO, {}).setdefault(name, {})
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_memo_at_commit(session):
+    """The transaction ended: its locks are gone (SQLAlchemy also calls this when a savepoint
+    is released, which keeps them)."""
+    if not session.in_nested_transaction():
+        session.info.pop(TRANSACTION_MEMO, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_memo_at_rollback(session, _transaction):
+    """Any rollback, a savepoint's too, may undo what the memo says: forget it."""
+    session.info.pop(TRANSACTION_MEMO, None)
 
 
 def enum_column(enum_cls, name):

@@ -96,7 +96,10 @@ def enqueue_after_commit(session, func_path, *args, queue="default", **options):
 
 
 def _enqueue_pending(session):
-    """Send the jobs collected during a transaction that has just committed."""
+    """Send the jobs collected during a transaction that has just committed (SQLAlchemy
+    also calls this when a savepoint is released: the transaction goes on, the jobs wait)."""
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(PENDING_KEY, [])
     for func_path, args, queue, options in pending:
         try:
@@ -106,10 +109,12 @@ def _enqueue_pending(session):
             log.warning("could not enqueue %s%r; the sweep will retry", func_path, args)
 
 
-def _drop_pending(session, *_):
-    """Forget jobs of a transaction that rolled back."""
-    session.info.pop(PENDING_KEY, None)
+def _drop_pending(session, transaction):
+    """Forget the jobs of a transaction that rolled back. A savepoint's rollback keeps them:
+    the jobs re-check what they find, so one whose cause was undone does nothing."""
+    if transaction.parent is None:
+        session.info.pop(PENDING_KEY, None)
 
 
 event.listen(Session, "after_commit", _enqueue_pending)
-event.listen(Session, "after_rollback", _drop_pending)
+event.listen(Session, "after_soft_rollback", _drop_pending)
