@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from jobs.sweep import PER_OBJECT_ERRORS, candidate_ids, each_alone
+from jobs.sweep import SweepIncomplete, candidate_ids, each_alone, together_or_alone
 from portal.database import utcnow
 from portal.escrow import ledger, services
 from portal.escrow.models import Milestone, MilestoneStatus, Payout, PayoutState
 from portal.escrow.providers import get_provider
 from portal.extensions import db
-from portal.queue import PENDING_KEY, get_queue
+from portal.queue import get_queue
 
 #: an `unknown` payout is looked up with the provider after this long
 RECONCILE_AFTER = timedelta(minutes=5)
@@ -135,49 +135,40 @@ def settle_releasable(milestone_ids, now=None):
 
 
 def settle_batch(milestone_ids, now=None):
-    """Settle and pay out many milestones in one job: each milestone in its own transactions
-    (the release, then the payout), through the same services and idempotency keys as
-    settle_milestone and send_payout, so a batch delivered twice, or overlapping another
-    job, moves money once. A payout the batch could not send stays for the sweep's retry.
-    Returns how many payouts it paid; raises at the end when some failed."""
+    """Settle and pay out many milestones in one job, through the same services and
+    idempotency keys as settle_milestone and send_payout, so a batch delivered twice, or
+    overlapping another job, moves money once. Every release is written in one transaction,
+    then every payout still pending in another (a provider call each, with its fixed key: a
+    crash before that commit is answered from the provider's memory on the retry). A payout
+    the batch could not send stays for the sweep's retry. Returns how many payouts it paid;
+    raises at the end when some were not."""
     provider = get_provider()
-    paid, failed = 0, []
-    for milestone_id in milestone_ids:
-        try:
-            for payout in _settled(milestone_id, now):
-                services.send_payout(payout, provider, now=now)
-                db.session.commit()
-                if payout.state is PayoutState.paid:
-                    paid += 1
-                elif payout.state is PayoutState.failed:
-                    failed.append(milestone_id)
-        except PER_OBJECT_ERRORS:
-            db.session.rollback()
-            failed.append(milestone_id)
-    if failed:
-        raise PayoutNotSent(f"{len(failed)} of {len(milestone_ids)} not paid: {failed}")
-    return paid
-
-
-def _settled(milestone_id, now):
-    """Settle one milestone and commit; then its payouts still waiting to be sent (also
-    those of an earlier, interrupted delivery of the batch)."""
-    milestone = db.session.get(Milestone, milestone_id)
-    if milestone is None:
-        return []
-    payout = services.settle_milestone(milestone, now=now)
-    if payout is not None:  # this job sends it next: no separate send_payout job
-        db.session.info[PENDING_KEY] = [
-            job
-            for job in db.session.info.get(PENDING_KEY, [])
-            if job[:2] != ("jobs.payouts.send_payout", (payout.id,))
-        ]
-    db.session.commit()
-    return db.session.scalars(
-        select(Payout)
-        .where(Payout.milestone_id == milestone_id, Payout.state == PayoutState.pending)
+    problems = []
+    try:
+        together_or_alone(
+            Milestone, milestone_ids, lambda ms: services.settle_milestones(ms, now=now, send=False)
+        )
+    except SweepIncomplete as error:
+        problems.append(str(error))  # the others' payouts still go out
+    payout_ids = candidate_ids(
+        select(Payout.id)
+        .where(Payout.milestone_id.in_(milestone_ids), Payout.state == PayoutState.pending)
         .order_by(Payout.id)
-    ).all()
+    )
+    try:
+        together_or_alone(
+            Payout, payout_ids, lambda ps: services.send_payouts(ps, provider, now=now)
+        )
+    except SweepIncomplete as error:
+        problems.append(str(error))
+    unpaid = candidate_ids(
+        select(Payout.id).where(Payout.id.in_(payout_ids), Payout.state != PayoutState.paid)
+    )
+    if unpaid:
+        problems.append(f"payouts not paid: {unpaid}")
+    if problems:
+        raise PayoutNotSent(f"{len(milestone_ids)} milestones: " + "; ".join(problems))
+    return len(payout_ids)
 
 
 def check_books():

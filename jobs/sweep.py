@@ -2,6 +2,7 @@
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.errors import DomainError
@@ -43,3 +44,18 @@ def each_alone(model, ids, action):
     if failed:
         raise SweepIncomplete(f"{len(failed)} of {len(ids)} {model.__tablename__} failed: {failed}")
     return total
+
+
+def together_or_alone(model, ids, action):
+    """Run `action` on all the objects at once in one transaction (a batch writes its rows
+    together); when that fails, roll it back and run it on each object alone, so one bad
+    object holds up no other (each_alone raises at the end for the ones that failed)."""
+    if not ids:
+        return
+    try:
+        action(db.session.scalars(select(model).where(model.id.in_(ids))).all())
+        db.session.commit()
+    except PER_OBJECT_ERRORS:
+        db.session.rollback()
+        log.warning("%s batch of %d failed; going one by one", model.__tablename__, len(ids))
+        each_alone(model, ids, lambda obj: action([obj]))

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.database import UTCDateTime, utcnow
+from portal.database import UTCDateTime, transaction_memo, utcnow
 from portal.extensions import db
 
 GENESIS = "0" * 64
@@ -73,6 +73,8 @@ def record_event(actor, action, obj, *, workroom=None, data=None, now=None):
     with the next number inside a savepoint.
     """
     chain = f"workroom:{workroom.id}" if workroom is not None else "platform"
+    if workroom is not None and workroom.id in transaction_memo(db.session, "locked_workrooms"):
+        return _append_locked(chain, actor, action, obj, workroom, data, now)
     db.session.flush()  # other pending changes fail here, not inside the retry loop
     for _attempt in range(CHAIN_RETRIES):
         event = _next_event(chain, actor, action, obj, workroom, data, now)
@@ -85,14 +87,27 @@ def record_event(actor, action, obj, *, workroom=None, data=None, now=None):
     raise AuditChainBusy(f"could not append to the audit chain {chain}")
 
 
-def _next_event(chain, actor, action, obj, workroom, data, now):
-    """An event linked to the current end of its chain, with its hash computed."""
-    last = db.session.execute(
-        select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.chain == chain)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
+def _append_locked(chain, actor, action, obj, workroom, data, now):
+    """Append to a workroom chain whose workroom this transaction has locked: nobody else
+    can write to it now, so its end is read once and the event needs no retry (a batch's
+    events are then written together)."""
+    ends = transaction_memo(db.session, "chain_ends")
+    event = _next_event(chain, actor, action, obj, workroom, data, now, last=ends.get(chain))
+    db.session.add(event)
+    ends[chain] = event
+    return event
+
+
+def _next_event(chain, actor, action, obj, workroom, data, now, last=None):
+    """An event linked to the current end of its chain (`last`, or read here), with its hash
+    computed."""
+    if last is None:
+        last = db.session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.chain == chain)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        ).first()
     event = AuditEvent(
         chain=chain,
         seq=(last.seq + 1) if last else 1,

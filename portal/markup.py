@@ -1,6 +1,7 @@
 """Markdown rendered once at write time and sanitised with an allow-list (nh3)."""
 
 import re
+import threading
 
 import markdown
 import nh3
@@ -75,12 +76,21 @@ class _ImagesAsTextExtension(Extension):
         md.treeprocessors.register(_ImagesAsText(md), "images_as_text", 15)  # after inline
 
 
+_converters = threading.local()
+
+
+def _converter():
+    """This thread's Markdown converter (building one costs more than most conversions)."""
+    if not hasattr(_converters, "md"):
+        _converters.md = markdown.Markdown(
+            extensions=["fenced_code", "tables", "sane_lists", _ImagesAsTextExtension()]
+        )
+    return _converters.md
+
+
 def render_markdown(text):
     """Safe HTML for user Markdown: no script, no styles, no images, no hx-* attributes."""
-    html = markdown.markdown(
-        text or "",
-        extensions=["fenced_code", "tables", "sane_lists", _ImagesAsTextExtension()],
-    )
+    html = _converter().reset().convert(text or "")
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

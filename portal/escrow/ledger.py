@@ -5,7 +5,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from portal.database import utcnow
+from portal.database import transaction_memo, utcnow
 from portal.errors import DomainError
 from portal.escrow.models import (
     AccountKind,
@@ -49,6 +49,14 @@ def account_key(kind, currency, *, brand_id=None, contract_id=None, user_id=None
 def account(kind, currency, *, brand_id=None, contract_id=None, user_id=None):
     """The account, created on first use (a concurrent creator's row wins, harmlessly)."""
     key = account_key(kind, currency, brand_id=brand_id, contract_id=contract_id, user_id=user_id)
+    known = transaction_memo(db.session, "ledger_accounts")
+    if key not in known:
+        known[key] = _account(key, kind, currency, brand_id, contract_id, user_id)
+    return known[key]
+
+
+def _account(key, kind, currency, brand_id, contract_id, user_id):
+    """Read or create one account."""
     found = db.session.scalar(select(LedgerAccount).where(LedgerAccount.key == key))
     if found is not None:
         return found
@@ -85,11 +93,6 @@ def post(key, kind, legs, *, milestone=None, contract_id=None, reason="", actor=
         totals[acc.currency] += amount
     if not legs or any(totals.values()):
         raise UnbalancedTransaction(f"{kind} {key}: entries must sum to zero per currency")
-    existing = db.session.scalar(
-        select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key)
-    )
-    if existing is not None:
-        return _replayed(existing, legs), False
     transaction = LedgerTransaction(
         idempotency_key=key,
         kind=kind,
@@ -99,6 +102,18 @@ def post(key, kind, legs, *, milestone=None, contract_id=None, reason="", actor=
         actor_id=actor.id if actor is not None else None,
         created_at=now or utcnow(),
     )
+    if transaction_memo(db.session, "ledger_unused_keys").pop(key, False):
+        transaction.entries = [
+            LedgerEntry(account_id=acc.id, amount_minor=amount, currency=acc.currency)
+            for acc, amount in legs
+        ]
+        db.session.add(transaction)  # written with the rest of the batch
+        return transaction, True
+    existing = db.session.scalar(
+        select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key)
+    )
+    if existing is not None:
+        return _replayed(existing, legs), False
     try:
         with db.session.begin_nested():
             db.session.add(transaction)
@@ -122,6 +137,21 @@ def post(key, kind, legs, *, milestone=None, contract_id=None, reason="", actor=
             raise
         return _replayed(existing, legs), False
     return transaction, True
+
+
+def reserve_keys(keys):
+    """Note which of these idempotency keys no transaction has used yet, in one query, so
+    that post() can write them without a query and a savepoint each. Only for keys that are
+    posted under a row lock this transaction holds (a milestone's, under its workroom's)."""
+    keys = set(keys)
+    used = set(
+        db.session.scalars(
+            select(LedgerTransaction.idempotency_key).where(
+                LedgerTransaction.idempotency_key.in_(keys)
+            )
+        )
+    )
+    transaction_memo(db.session, "ledger_unused_keys").update((key, True) for key in keys - used)
 
 
 def _replayed(existing, legs):

@@ -6,7 +6,6 @@ result (as real providers do). It can be told to fail or time out through the co
 """
 
 import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,16 +39,24 @@ class SandboxProvider:
 
     def __init__(self, path, mode="succeed"):
         self.path, self.mode = path, mode
+        self._connection = None
 
     def _connect(self):
-        """A connection to the sandbox's own file (created, with its folder, on first use)."""
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, kind TEXT, "
-            "amount_minor INTEGER, currency TEXT, reference TEXT)"
-        )
-        return connection
+        """This instance's connection to the sandbox's own file (the file, its folder and
+        its table are made on first use). WAL lets processes call it at the same time."""
+        if self._connection is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, kind TEXT, "
+                "amount_minor INTEGER, currency TEXT, reference TEXT)"
+            )
+            self._connection = connection
+        return self._connection
 
     def _call(self, kind, key, amount_minor, currency):
         """One idempotent call: the same key always gives the first successful answer."""
@@ -61,11 +68,10 @@ class SandboxProvider:
         if self.mode == "timeout":
             raise ProviderTimeout(f"sandbox timed out on {key}")
         reference = f"sbx_{key.replace(':', '_')}"
-        with closing(self._connect()) as connection:
-            connection.execute(
-                "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?)",
-                (key, kind, amount_minor, currency, reference),
-            )
+        self._connect().execute(
+            "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?)",
+            (key, kind, amount_minor, currency, reference),
+        )
         return self.look_up(key)
 
     def charge(self, key, amount_minor, currency):
@@ -78,17 +84,17 @@ class SandboxProvider:
 
     def look_up(self, key):
         """What happened to an earlier call, or None when the provider never saw it."""
-        with closing(self._connect()) as connection:
-            row = connection.execute("SELECT reference FROM calls WHERE key = ?", (key,)).fetchone()
+        row = (
+            self._connect().execute("SELECT reference FROM calls WHERE key = ?", (key,)).fetchone()
+        )
         return ProviderResult(reference=row[0], settled=True) if row else None
 
     def calls(self, kind=None):
         """Every call the sandbox accepted (tests count external transfers with it)."""
-        with closing(self._connect()) as connection:
-            query, args = "SELECT key, kind, amount_minor, currency FROM calls", ()
-            if kind:
-                query, args = query + " WHERE kind = ?", (kind,)
-            return connection.execute(query, args).fetchall()
+        query, args = "SELECT key, kind, amount_minor, currency FROM calls", ()
+        if kind:
+            query, args = query + " WHERE kind = ?", (kind,)
+        return self._connect().execute(query, args).fetchall()
 
 
 def get_provider():

@@ -10,12 +10,14 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.audit import record_event
-from portal.database import utcnow
+from portal.database import transaction_memo, utcnow
 from portal.deliverables.models import Deliverable, DeliverableStatus
 from portal.errors import DomainError, InvalidState, NotAllowed
 from portal.escrow import ledger
+from portal.escrow.alerts import alert_if_payout_keeps_failing
 from portal.escrow.models import (
     MILESTONE_TRANSITIONS,
     AccountKind,
@@ -32,7 +34,7 @@ from portal.markup import escape_markdown, quote_markdown
 from portal.money import format_amount
 from portal.queue import enqueue_after_commit
 from portal.workrooms.models import Side
-from portal.workrooms.services import lock_workroom, post_system_event
+from portal.workrooms.services import lock_workroom, lock_workrooms, post_system_event
 
 MAX_REASON = 500
 #: deliverable states that count as "approved" for a dependency (waived work is settled too)
@@ -67,9 +69,29 @@ def _set_status(milestone, status):
 
 def _lock(milestone):
     """Lock the workroom (it serialises every money change of its contracts) and re-read."""
-    lock_workroom(milestone.workroom)
-    db.session.refresh(milestone)
-    return milestone
+    return _lock_all([milestone])[0]
+
+
+def _lock_all(milestones):
+    """Lock the milestones' workrooms, then read the milestones afresh in id order, with the
+    dependencies blockers() reads (one statement each, however many milestones)."""
+    lock_workrooms({milestone.workroom_id for milestone in milestones})
+    fresh = db.session.scalars(
+        select(Milestone)
+        .where(Milestone.id.in_([milestone.id for milestone in milestones]))
+        .order_by(Milestone.id)
+        .options(
+            selectinload(Milestone.dependencies).options(
+                joinedload(MilestoneDependency.deliverable),
+                joinedload(MilestoneDependency.prior_milestone),
+            )
+        )
+        .execution_options(populate_existing=True)
+    ).all()
+    # Held until the transaction ends: the session's identity map alone would let them go
+    # and read them again on the next payout.milestone.
+    transaction_memo(db.session, "locked_milestones").update((m.id, m) for m in fresh)
+    return fresh
 
 
 def _brand_writer(seat, milestone_or_contract, what):
@@ -86,8 +108,8 @@ def _money(minor, currency):
 
 
 def _log(milestone, text, *, actor=None, now):
-    """A system line in the workroom's log about money."""
-    post_system_event(milestone.workroom, text, actor=actor, now=now)
+    """A system line in the workroom's log about money (written with the transaction)."""
+    post_system_event(milestone.workroom, text, actor=actor, now=now, flush=False)
 
 
 def _audit(actor, action, milestone, *, now, **data):
@@ -270,16 +292,21 @@ def check_milestones_of(contract_id, *, now=None):
         check_milestone(milestone, now=now)
 
 
-def _waiting_on_payment_of(milestone):
-    """Funded milestones that name this one as a prior milestone to be paid."""
-    return db.session.scalars(
+def _recheck_waiting_on(paid, *, now):
+    """Re-check the funded milestones that wait for any of these (just paid) milestones."""
+    if not paid:
+        return
+    waiting = db.session.scalars(
         select(Milestone)
         .join(MilestoneDependency, MilestoneDependency.milestone_id == Milestone.id)
         .where(
-            MilestoneDependency.prior_milestone_id == milestone.id,
+            MilestoneDependency.prior_milestone_id.in_([milestone.id for milestone in paid]),
             Milestone.status == S.funded,
         )
+        .distinct()
     ).all()
+    for milestone in waiting:
+        check_milestone(milestone, now=now)
 
 
 def sign_off(milestone, actor, seat, *, now=None):
@@ -374,17 +401,40 @@ def fund_contract(contract, actor, seat, provider, *, now=None):
 def settle_milestone(milestone, *, now=None):
     """Release a releasable milestone: escrow to the creator's payable less the platform fee,
     and a pending payout. None when there is nothing to do (already settled, held, blocked)."""
+    payouts = settle_milestones([milestone], now=now)
+    return payouts[0] if payouts else None
+
+
+def settle_milestones(milestones, *, now=None, send=True):
+    """Release each of these milestones that is releasable (see settle_milestone), all in
+    this transaction and written together; returns the new pending payouts. Each is sent by
+    its own job after commit, or, with send=False, by the caller (a batch job)."""
     now = now or utcnow()
-    _lock(milestone)
-    if milestone.status is not S.releasable or blockers(milestone, now=now):
-        return None
+    ready = [
+        m for m in _lock_all(milestones) if m.status is S.releasable and not blockers(m, now=now)
+    ]
+    ledger.reserve_keys(_release_key(milestone) for milestone in ready)
+    payouts = [_release(milestone, now=now) for milestone in ready]
+    db.session.flush()
+    for payout in payouts if send else ():
+        _send_after_commit(payout)
+    return payouts
+
+
+def _release_key(milestone):
+    """The idempotency key of a milestone's (whole) release."""
+    return f"release:milestone:{milestone.id}"
+
+
+def _release(milestone, *, now):
+    """Post a locked, releasable milestone's release and add its pending payout."""
     amount = in_escrow(milestone)
     to_creator, fee = ledger.split_fee(amount, current_app.config["PLATFORM_FEE_BPS"])
     creator_id = milestone.workroom.creator_id
     payable = ledger.account(AccountKind.creator_payable, milestone.currency, user_id=creator_id)
     fees = ledger.account(AccountKind.platform_fees, milestone.currency)
     ledger.post(
-        f"release:milestone:{milestone.id}",
+        _release_key(milestone),
         "release",
         [(escrow_account(milestone), -amount), (payable, to_creator), (fees, fee)],
         milestone=milestone,
@@ -393,7 +443,7 @@ def settle_milestone(milestone, *, now=None):
     )
     milestone.released_minor += amount
     _set_status(milestone, S.settling)
-    payout = _new_payout(milestone, f"release:milestone:{milestone.id}", to_creator, now=now)
+    payout = _new_payout(milestone, _release_key(milestone), to_creator, now=now)
     _log(
         milestone,
         f"Milestone {_title(milestone)} was released: {_money(to_creator, milestone.currency)}"
@@ -405,9 +455,9 @@ def settle_milestone(milestone, *, now=None):
 
 
 def _new_payout(milestone, release_key, amount_minor, *, now):
-    """A pending payout of a release, sent by a job after commit."""
+    """A pending payout of a release (the caller flushes it and has it sent)."""
     payout = Payout(
-        milestone_id=milestone.id,
+        milestone=milestone,
         release_key=release_key,
         creator_id=milestone.workroom.creator_id,
         amount_minor=amount_minor,
@@ -416,7 +466,11 @@ def _new_payout(milestone, release_key, amount_minor, *, now):
         created_at=now,
     )
     db.session.add(payout)
-    db.session.flush()
+    return payout
+
+
+def _send_after_commit(payout):
+    """Have a (flushed) payout sent by its own job once this transaction commits."""
     enqueue_after_commit(
         db.session,
         "jobs.payouts.send_payout",
@@ -424,7 +478,6 @@ def _new_payout(milestone, release_key, amount_minor, *, now):
         queue="payouts",
         job_id=f"send-payout-{payout.id}",
     )
-    return payout
 
 
 def send_payout(payout, provider, *, now=None):
@@ -433,12 +486,39 @@ def send_payout(payout, provider, *, now=None):
     Success: payable to clearing, then clearing out (paid). A timeout: `unknown`, left to
     reconciliation, never re-sent blindly. A refusal: `failed`, raised so RQ retries.
     """
+    return send_payouts([payout], provider, now=now)[0]
+
+
+def send_payouts(payouts, provider, *, now=None):
+    """Send each of these payouts that is pending or failed (see send_payout), one provider
+    call each, and write what came of them together; returns the payouts read afresh."""
     now = now or utcnow()
+    ids = [payout.id for payout in payouts]
+    _lock_all(
+        db.session.scalars(
+            select(Milestone).where(
+                Milestone.id.in_(select(Payout.milestone_id).where(Payout.id.in_(ids)))
+            )
+        ).all()
+    )
+    payouts = db.session.scalars(
+        select(Payout)
+        .where(Payout.id.in_(ids))
+        .order_by(Payout.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    due = [p for p in payouts if p.state in (PayoutState.pending, PayoutState.failed)]
+    ledger.reserve_keys(payout.idempotency_key for payout in due)
+    for payout in due:
+        _send(payout, provider, now=now)
+    _recheck_waiting_on([p.milestone for p in due if p.state is PayoutState.paid], now=now)
+    db.session.flush()
+    return payouts
+
+
+def _send(payout, provider, *, now):
+    """One provider call for a locked, due payout, and its outcome."""
     milestone = payout.milestone
-    _lock(milestone)
-    db.session.refresh(payout)
-    if payout.state not in (PayoutState.pending, PayoutState.failed):
-        return payout
     payout.attempts += 1
     try:
         result = provider.pay_out(payout.idempotency_key, payout.amount_minor, payout.currency)
@@ -450,6 +530,7 @@ def send_payout(payout, provider, *, now=None):
         payout.state, payout.last_error = PayoutState.failed, str(error)[:500]
         payout.next_attempt_at = now + retry_delay(payout.attempts)
         _audit(None, "payout.failed", milestone, now=now, payout=payout.id, error=str(error))
+        alert_if_payout_keeps_failing(payout)
         return payout
     _mark_paid(payout, result.reference, now=now)
     return payout
@@ -489,8 +570,6 @@ def _mark_paid(payout, reference, *, now):
         now=now,
     )
     _audit(None, "payout.paid", milestone, now=now, payout=payout.id, reference=reference)
-    for later in _waiting_on_payment_of(milestone):
-        check_milestone(later, now=now)
 
 
 def reconcile_payout(payout, provider, *, now=None):
@@ -505,6 +584,7 @@ def reconcile_payout(payout, provider, *, now=None):
     result = provider.look_up(payout.idempotency_key)
     if result is not None:
         _mark_paid(payout, result.reference, now=now)
+        _recheck_waiting_on([payout.milestone], now=now)
     else:
         payout.state, payout.last_error = PayoutState.failed, "the provider never received it"
         payout.next_attempt_at = now
@@ -609,7 +689,9 @@ def partial_release(milestone, amount_minor, reason, *, actor=None, key=None, no
     milestone.released_minor += amount_minor
     if milestone.status is not S.partially_released:
         _set_status(milestone, S.partially_released)
-    _new_payout(milestone, release_key, to_creator, now=now)
+    payout = _new_payout(milestone, release_key, to_creator, now=now)
+    db.session.flush()
+    _send_after_commit(payout)
     _log(
         milestone,
         f"{_money(amount_minor, milestone.currency)} of {_title(milestone)} was released to the"

@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit import record_event
-from portal.database import utcnow
+from portal.database import transaction_memo, utcnow
 from portal.errors import InvalidState, NotAllowed
 from portal.extensions import db
 from portal.markup import render_markdown
@@ -34,11 +34,27 @@ class EmptyMessage(InvalidState):
 
 def lock_workroom(workroom):
     """Take the workroom's row lock for this transaction (numbers messages and events)."""
-    db.session.execute(
-        select(Workroom.id).where(Workroom.id == workroom.id).with_for_update()
-    ).one()
-    db.session.refresh(workroom)
+    if workroom.id not in transaction_memo(db.session, "locked_workrooms"):
+        lock_workrooms([workroom.id])
     return workroom
+
+
+def lock_workrooms(workroom_ids):
+    """Lock several workrooms in one statement, always in id order (so two transactions that
+    lock overlapping sets never deadlock), and read them afresh. Until the transaction ends,
+    the rows are ours: locking them again costs nothing."""
+    locked = transaction_memo(db.session, "locked_workrooms")
+    wanted = sorted(set(workroom_ids) - locked.keys())
+    if wanted:
+        rows = db.session.scalars(
+            select(Workroom)
+            .where(Workroom.id.in_(wanted))
+            .order_by(Workroom.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+        locked.update((row.id, row) for row in rows)  # held: the identity map is weak
+    return [db.session.get(Workroom, workroom_id) for workroom_id in workroom_ids]
 
 
 def open_workroom(brand, creator, actor, *, now=None):
@@ -68,8 +84,20 @@ def _next_change(workroom):
     return workroom.last_change_seq
 
 
-def _append(workroom, *, author, kind, audience, body_md, parent=None, client_msg_id=None, now):
-    """Number and add a message to a locked workroom."""
+def _append(
+    workroom,
+    *,
+    author,
+    kind,
+    audience,
+    body_md,
+    parent=None,
+    client_msg_id=None,
+    now,
+    flush=True,
+):
+    """Number and add a message to a locked workroom (written at once unless flush=False,
+    which lets a batch write its lines in one statement)."""
     workroom.last_message_seq += 1
     message = Message(
         workroom=workroom,
@@ -89,7 +117,8 @@ def _append(workroom, *, author, kind, audience, body_md, parent=None, client_ms
     if parent is not None:
         parent.reply_count += 1
         parent.changed_seq = _next_change(workroom)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return message
 
 
@@ -261,7 +290,7 @@ def sweep_orphan_files(storage, *, older_than=ORPHAN_GRACE):
     return removed
 
 
-def post_system_event(workroom, text_md, *, actor=None, now=None):
+def post_system_event(workroom, text_md, *, actor=None, now=None, flush=True):
     """A system line in the log, seen by both sides (contract proposed, accepted, ...)."""
     workroom = lock_workroom(workroom)
     return _append(
@@ -271,6 +300,7 @@ def post_system_event(workroom, text_md, *, actor=None, now=None):
         audience=Audience.everyone,
         body_md=text_md,
         now=now or utcnow(),
+        flush=flush,
     )
 
 
