@@ -102,6 +102,8 @@ def load_config(env_name=None, env=None):
         "ESCROW_SANDBOX_MODE": env.get("ESCROW_SANDBOX_MODE", "succeed"),
         "SANDBOX_PROVIDER_PATH": env.get("SANDBOX_PROVIDER_PATH")
         or str(instance / "sandbox-provider.sqlite"),
+        # The platform admins get an email when a payout has failed this many times.
+        "PAYOUT_ALERT_ATTEMPTS": int(env.get("PAYOUT_ALERT_ATTEMPTS", "3")),
         "PASSWORD_RESET_TTL": timedelta(hours=1),
         "INVITATION_TTL": timedelta(days=14),
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),

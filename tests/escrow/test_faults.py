@@ -1,5 +1,5 @@
 """Money under retries, crashes and lost queues (TEST-PLAN M-7, M-8, M-9, M-12, Q-1, Q-3,
-Q-4, Q-5, Q-6, Q-8, Q-9, Q-11).
+Q-4, Q-5, Q-6, Q-7, Q-8, Q-9, Q-11).
 
 Crashes are real: RQ workers run as subprocesses and die by SIGKILL at a named fault point
 (`DUET_FAULT`, read by jobs.payouts.fault_point), or are killed from here while stalled
@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 
 import jobs.payouts
 from jobs.payouts import check_books, send_payout, settle_milestone, sweep_money
-from portal.accounts.models import User
+from portal.accounts.models import AccountKind, User
 from portal.database import utcnow
 from portal.escrow import ledger, services
 from portal.escrow.models import (
@@ -34,6 +34,7 @@ from portal.escrow.models import (
 )
 from portal.extensions import db
 from portal.health.checks import check_redis_config
+from portal.notifications.models import OutboundEmail
 from portal.queue import get_queue, redis_client
 from tests import factories
 from tests.conftest import ROOT
@@ -352,6 +353,7 @@ def test_q4_redis_wiped_with_pending_work_the_sweep_rederives_it_once(
 def test_q8_a_poison_job_ends_failed_and_other_jobs_still_run(
     app, app_ctx, active, sandbox, test_settings, tmp_path
 ):
+    admin = factories.user(kind=AccountKind.admin, name="Ada Admin")
     poisoned, healthy = releasable_milestones(active, 2)
     payout_id = settle_milestone(poisoned)
     end_transaction()
@@ -366,9 +368,49 @@ def test_q8_a_poison_job_ends_failed_and_other_jobs_still_run(
     end_transaction()
     payout = db.session.get(Payout, payout_id)
     assert (payout.state, payout.attempts) == (PayoutState.failed, 3)
+    (alert,) = db.session.scalars(
+        select(OutboundEmail).where(OutboundEmail.kind == "payout_failed")
+    )
+    assert alert.to_address == admin.email and "failed 3 times" in alert.subject
     assert db.session.get(Milestone, healthy).status is S.settling
     assert sandbox.calls("payout") == []
     assert_books_exact()
+
+
+# Retries with an interval need the scheduler (Q-7) ------------------------------------------
+
+
+def run_plain_rq_worker(test_settings, sandbox):
+    """`rq worker --burst` as RQ ships it: no --with-scheduler."""
+    env = factories.child_env(test_settings, {"SANDBOX_PROVIDER_PATH": sandbox.path})
+    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url"]
+    command += [test_settings["REDIS_URL"], "--job-class", "jobs.worker.AppJob", "payouts"]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_q7_a_retry_with_an_interval_runs_only_where_the_scheduler_runs(
+    app, app_ctx, active, sandbox, test_settings, tmp_path
+):
+    (milestone_id,) = releasable_milestones(active, 1)
+    payout_id = settle_milestone(milestone_id)
+    end_transaction()
+    queue = get_queue("payouts")
+    queue.empty()
+    job = queue.enqueue("jobs.payouts.send_payout", payout_id, retry=Retry(max=1, interval=1))
+    run_worker(test_settings, sandbox, tmp_path, mode="fail")  # the first try is refused
+    assert job.id in queue.scheduled_job_registry.get_job_ids()
+    time.sleep(1.5)  # the retry is due now
+    run_plain_rq_worker(test_settings, sandbox)
+    assert job.id in queue.scheduled_job_registry.get_job_ids()  # nobody moved it to the queue
+    assert sandbox.calls("payout") == []
+    # Duet's worker (`python -m jobs.worker`, what `make run` starts) runs the scheduler.
+    run_worker(test_settings, sandbox, tmp_path)
+    assert job.id not in queue.scheduled_job_registry.get_job_ids()
+    assert Job.fetch(job.id, connection=queue.connection).get_status() == "finished"
+    end_transaction()
+    assert db.session.get(Payout, payout_id).state is PayoutState.paid
+    assert_paid_once(sandbox, [milestone_id])
 
 
 # Redis configuration (Q-11) ------------------------------------------------------------------

@@ -132,6 +132,38 @@ def test_a_timed_out_payout_is_unknown_until_reconciliation_asks_the_provider(ct
     assert len(SandboxProvider(path).calls("payout")) == 1
 
 
+def test_a_payout_that_keeps_failing_alerts_every_admin_once(ctx, app, tmp_path):
+    from portal.accounts.models import AccountKind as Kind
+    from portal.notifications.models import OutboundEmail
+    from tests import factories
+
+    ada = factories.user(kind=Kind.admin, name="Ada Admin")
+    factories.user(kind=Kind.admin, name="Gone Admin").is_disabled = True
+    services.fund_milestone(ctx.milestone, ctx.owner, ctx.brand, ctx.provider)
+    approve(ctx)
+    payout = services.settle_milestone(ctx.milestone)
+    refusing = SandboxProvider(str(tmp_path / "refusing.sqlite"), mode="fail")
+
+    def alerts():
+        return db.session.scalars(
+            select(OutboundEmail).where(OutboundEmail.kind == "payout_failed")
+        ).all()
+
+    for attempt in range(1, app.config["PAYOUT_ALERT_ATTEMPTS"]):
+        services.send_payout(payout, refusing)
+        assert (payout.state, payout.attempts, alerts()) == (PayoutState.failed, attempt, [])
+    services.send_payout(payout, refusing)
+    (alert,) = alerts()
+    assert alert.to_address == ada.email
+    assert f"Payout #{payout.id} of $900.00 to Cora Creator failed 3 times" == alert.subject
+    assert "sandbox refused payout:" in alert.text_body
+    assert "/admin/payouts?state=failed" in alert.text_body
+    services.send_payout(payout, refusing)  # the fourth failure: no second alert
+    assert len(alerts()) == 1
+    services.send_payout(payout, ctx.provider)
+    assert payout.state is PayoutState.paid
+
+
 def test_a_held_milestone_never_settles_until_the_hold_ends(ctx):
     services.fund_milestone(ctx.milestone, ctx.owner, ctx.brand, ctx.provider)
     services.hold_milestone(ctx.milestone, "Ticket 1 names it")
