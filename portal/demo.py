@@ -29,6 +29,8 @@ from portal.database import utcnow
 from portal.deliverables import services as deliverable_services
 from portal.deliverables.models import Deliverable, ReviewDecision
 from portal.demo_conversation import seed_conversation
+from portal.escrow import services as escrow_services
+from portal.escrow.providers import get_provider
 from portal.extensions import db
 from portal.workrooms.access import seat_of
 from portal.workrooms.services import edit_message, open_workroom, post_message
@@ -498,6 +500,87 @@ def _deliverable_story(contract, owner, manager, creator, *, now):
     ]
 
 
+def _milestone_story(contract, owner, *, now):
+    """Cora's milestones, as (when, step) pairs: the unboxing reel's (live 14 days) and the
+    review video's paid out, the teaser-and-carousel one funded but blocked, the sunrise
+    post's waiting to be funded, and a wrap-up that waits for all of them and a sign-off."""
+    workroom = contract.workroom
+    brand = seat_of(owner, workroom)
+    provider = get_provider()
+    by_title = {
+        d.title: d
+        for d in db.session.scalars(
+            select(Deliverable).where(Deliverable.contract_id == contract.id)
+        )
+    }
+    made = {}
+
+    def add(title, amount, *, deliverables=(), prior=(), live_days=None, signoff=False):
+        def step(at):
+            made[title] = escrow_services.add_milestone(
+                contract,
+                owner,
+                brand,
+                title,
+                amount,
+                deliverables=[by_title[name] for name in deliverables],
+                prior_milestones=[made[name] for name in prior],
+                live_days=live_days,
+                requires_signoff=signoff,
+                now=at,
+            )
+
+        return step
+
+    def fund(title):
+        def step(at):
+            escrow_services.fund_milestone(made[title], owner, brand, provider, now=at)
+
+        return step
+
+    def settle(at):
+        """What the payouts worker does, played at `at` so the log reads in order."""
+        escrow_services.check_milestones_of(contract.id, now=at)
+        for payout in escrow_services.settle_milestones(list(made.values()), now=at, send=False):
+            escrow_services.send_payout(payout, provider, now=at)
+
+    def days(n, hours=0):
+        return now - timedelta(days=n, hours=hours)
+
+    reel, video, teaser, carousel, sunrise = (
+        "Trailhead unboxing reel",
+        "First-run review video",
+        TEASER,
+        "Packing list carousel",
+        "Summit sunrise post",
+    )
+    first, second, third, fourth = (
+        "Unboxing reel, live two weeks",
+        "Review video approved",
+        "Teaser and carousel approved",
+        "Sunrise post approved",
+    )
+    return [
+        (days(25), add(first, 150_000, deliverables=[reel], live_days=14)),
+        (days(25, -1), add(second, 220_000, deliverables=[video])),
+        (days(25, -2), add(third, 150_000, deliverables=[teaser, carousel])),
+        (days(25, -3), add(fourth, 120_000, deliverables=[sunrise])),
+        (
+            days(25, -4),
+            add(
+                "Campaign wrap-up",
+                50_000,
+                prior=[first, second, third, fourth],
+                signoff=True,
+            ),
+        ),
+        (days(19), fund(first)),
+        (days(19, -1), fund(second)),
+        (days(12), fund(third)),
+        (days(0, 3), settle),
+    ]
+
+
 def _played_in_order(steps):
     """A `run_until(when)` that plays the steps due by `when`, each once, oldest first."""
     queue = sorted(steps, key=lambda pair: pair[0])
@@ -593,7 +676,9 @@ def seed_demo():
     if fresh:
         steps = []
         if contract is not None:
-            steps = _deliverable_story(contract, owner, manager, cora, now=utcnow())
+            now = utcnow()
+            steps = _deliverable_story(contract, owner, manager, cora, now=now)
+            steps += _milestone_story(contract, owner, now=now)
         run_until = _played_in_order(steps)
         _workroom_with_conversation(brand, owner, manager, cora, run_until=run_until)
         hour_ago = utcnow() - timedelta(hours=1)

@@ -66,6 +66,26 @@ def test_seed_demo_twice_shows_every_deliverable_state_once(app_ctx):
     assert sorted(s.value for s in open_sides) == ["brand", "creator"]
 
 
+def test_seed_demo_shows_money_in_every_milestone_state_with_balanced_books(app_ctx):
+    from portal.escrow import ledger
+    from portal.escrow.models import Milestone, MilestoneStatus, Payout, PayoutState
+
+    seed_demo()
+    seed_demo()
+    statuses = dict(db.session.execute(select(Milestone.title, Milestone.status)).all())
+    assert statuses == {
+        "Unboxing reel, live two weeks": MilestoneStatus.paid,
+        "Review video approved": MilestoneStatus.paid,
+        "Teaser and carousel approved": MilestoneStatus.funded,
+        "Sunrise post approved": MilestoneStatus.pending,
+        "Campaign wrap-up": MilestoneStatus.pending,
+    }
+    assert set(db.session.scalars(select(Payout.state))) == {PayoutState.paid}
+    assert db.session.scalar(select(func.count(Payout.id))) == 2
+    assert ledger.unbalanced_transactions() == []
+    assert ledger.check_books() == []
+
+
 def test_seed_demo_writes_the_log_and_audit_trail_in_time_order(app_ctx):
     seed_demo()
     for workroom in db.session.scalars(select(Workroom)):
