@@ -4,6 +4,7 @@ from rq import cron
 
 from jobs.deliverables import sweep_auto_approvals, sweep_missed, sweep_review_warnings
 from jobs.mail import deliver_pending_emails
+from jobs.mediation import sweep_mediation
 from jobs.payouts import check_books, sweep_money
 
 cron.register(deliver_pending_emails, queue_name="mail", interval=60)
@@ -11,6 +12,8 @@ cron.register(deliver_pending_emails, queue_name="mail", interval=60)
 cron.register(sweep_auto_approvals, queue_name="default", interval=300)
 cron.register(sweep_missed, queue_name="default", interval=300)
 cron.register(sweep_review_warnings, queue_name="default", interval=900)
+# Mediation: tickets whose response time ran out go to the mediators' queue.
+cron.register(sweep_mediation, queue_name="default", interval=300)
 # Money: anything releasable, any payout due for a (re)try, any unknown payout to look up.
 cron.register(sweep_money, queue_name="payouts", interval=60)
 # Money: the cached figures against the ledger; mismatches are logged as errors, not fixed.

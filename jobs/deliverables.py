@@ -29,7 +29,8 @@ def sweep_auto_approvals(now=None):
 
 
 def sweep_missed(now=None):
-    """Mark missed every waiting deliverable of an active contract past due plus grace.
+    """Mark missed every waiting deliverable of an active contract past due plus grace, then
+    flag for mediation those missed too long (jobs.mediation.flag_long_missed).
 
     The query takes everything past due; the service checks the contract's grace period.
     """
@@ -46,7 +47,10 @@ def sweep_missed(now=None):
         )
         .order_by(Deliverable.due_at, Deliverable.id)
     )
-    return each_alone(Deliverable, ids, lambda deliverable: mark_missed(deliverable, now=now))
+    marked = each_alone(Deliverable, ids, lambda deliverable: mark_missed(deliverable, now=now))
+    from jobs.mediation import flag_long_missed  # mediation builds on deliverables
+
+    return marked + flag_long_missed(now=now)
 
 
 def sweep_review_warnings(now=None):

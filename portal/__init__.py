@@ -67,6 +67,7 @@ def _register_models():
     from portal.contracts import models as _contracts  # noqa: F401
     from portal.deliverables import models as _deliverables  # noqa: F401
     from portal.escrow import models as _escrow  # noqa: F401
+    from portal.mediation import models as _mediation  # noqa: F401
     from portal.notifications import models as _notifications  # noqa: F401
     from portal.scheduling import models as _scheduling  # noqa: F401
     from portal.workrooms import models as _workrooms  # noqa: F401

@@ -102,6 +102,15 @@ def load_config(env_name=None, env=None):
         "ESCROW_SANDBOX_MODE": env.get("ESCROW_SANDBOX_MODE", "succeed"),
         "SANDBOX_PROVIDER_PATH": env.get("SANDBOX_PROVIDER_PATH")
         or str(instance / "sandbox-provider.sqlite"),
+        # Mediation clocks, in business days (Monday to Friday, UTC), and its thresholds.
+        "MEDIATION_RESPONSE_DAYS": int(env.get("MEDIATION_RESPONSE_DAYS", "3")),
+        "MEDIATION_FIRST_RESPONSE_DAYS": int(env.get("MEDIATION_FIRST_RESPONSE_DAYS", "1")),
+        "MEDIATION_RESOLUTION_DAYS": int(env.get("MEDIATION_RESOLUTION_DAYS", "5")),
+        # At or below this amount in dispute (minor units) a mediator may decide at once.
+        "MEDIATION_QUICK_DECISION_MINOR": int(env.get("MEDIATION_QUICK_DECISION_MINOR", "50000")),
+        # The missed-deliverables sweep flags a ticket for triage after this many days missed
+        # (0 turns it off).
+        "MEDIATION_AUTO_FLAG_DAYS": int(env.get("MEDIATION_AUTO_FLAG_DAYS", "7")),
         # The platform admins get an email when a payout has failed this many times.
         "PAYOUT_ALERT_ATTEMPTS": int(env.get("PAYOUT_ALERT_ATTEMPTS", "3")),
         "PASSWORD_RESET_TTL": timedelta(hours=1),

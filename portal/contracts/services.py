@@ -444,3 +444,21 @@ def decline_version(contract, actor, seat, sha256, comment, *, now=None):
     post_system_event(contract.workroom, text, actor=actor, now=now)
     _audit(actor, action, contract, version, now=now, side=side.value)
     return version
+
+
+def end_contract(contract, actor, status, reason, *, now=None):
+    """End an active contract (terminated, completed, ...) as someone entitled to decided:
+    a mediator's resolution for now, the exit flow later. The caller settles the work."""
+    now = now or utcnow()
+    _lock(contract)
+    _set_status(contract, status)
+    version = contract.accepted_version
+    post_system_event(
+        contract.workroom,
+        f"The contract **{escape_markdown(version.title)}** is {status.value.replace('_', ' ')}:"
+        f"\n\n{quote_markdown(reason)}",
+        actor=actor,
+        now=now,
+    )
+    _audit(actor, f"contract.{status.value}", contract, version, now=now, reason=reason)
+    return contract

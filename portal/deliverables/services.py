@@ -665,6 +665,12 @@ def answer_extra_round(request, actor, seat, grant, *, now=None):
 def _end(deliverable, actor, seat, status, reason, verb, *, now):
     """The brand waives or cancels a deliverable that still waits for work."""
     _writer(seat, deliverable, Side.brand, f"{verb} deliverables")
+    return end_by_decision(deliverable, actor, status, reason, now=now)
+
+
+def end_by_decision(deliverable, actor, status, reason, *, now=None):
+    """Waive or cancel a deliverable that still waits for work; the caller has checked who
+    may (the brand through _end, a mediator's resolution, a contract's termination)."""
     reason = _text(reason, MAX_REASON, "The reason")
     if not reason:
         raise InvalidInput(f"Say why the deliverable is {status.value}.")
@@ -692,3 +698,39 @@ def waive_deliverable(deliverable, actor, seat, reason, *, now=None):
 def cancel_deliverable(deliverable, actor, seat, reason, *, now=None):
     """The brand drops a deliverable from the contract."""
     return _end(deliverable, actor, seat, DeliverableStatus.cancelled, reason, "cancel", now=now)
+
+
+def extend_by_decision(deliverable, actor, new_due_at, reason, *, now=None):
+    """Move the due time as a mediator's resolution decided (a missed deliverable is pending
+    again); open extension requests close, since the decision answers them."""
+    reason = _text(reason, MAX_REASON, "The reason")
+    now = now or utcnow()
+    if new_due_at <= now:
+        raise InvalidInput(f"The new due date of “{deliverable.title}” must be in the future.")
+    _lock(deliverable)
+    if deliverable.is_final:
+        raise InvalidState(f"“{deliverable.title}” is {deliverable.status.value}; no new date.")
+    request = _open_request(ExtensionRequest, deliverable)
+    if request is not None:
+        request.state, request.decided_at = RequestState.withdrawn, now
+    old_due_at, deliverable.due_at = deliverable.due_at, new_due_at
+    deliverable.updated_at = now
+    if deliverable.status is DeliverableStatus.missed:
+        _set_status(deliverable, DeliverableStatus.pending, now)
+    _log(
+        deliverable,
+        f"{_title(deliverable)} is now due {new_due_at:%Y-%m-%d %H:%M} UTC, as the mediation"
+        f" resolved:\n\n{quote_markdown(reason)}",
+        actor=actor,
+        now=now,
+    )
+    _audit(
+        actor,
+        "deliverable.extended",
+        deliverable,
+        now=now,
+        old_due_at=old_due_at,
+        new_due_at=new_due_at,
+        by="mediation",
+    )
+    return deliverable

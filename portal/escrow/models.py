@@ -58,7 +58,12 @@ MILESTONE_TRANSITIONS = {
         MilestoneStatus.refunded,
     },
     MilestoneStatus.settling: {MilestoneStatus.paid},
+    # A mediation resolution can release the rest of a partly released milestone.
+    MilestoneStatus.partially_released: {MilestoneStatus.settling, MilestoneStatus.refunded},
 }
+# A resolution can release all that is in escrow, whatever the dependencies (see services).
+MILESTONE_TRANSITIONS[MilestoneStatus.funded].add(MilestoneStatus.settling)
+MILESTONE_TRANSITIONS[MilestoneStatus.held].add(MilestoneStatus.settling)
 
 
 class AccountKind(enum.Enum):

@@ -560,7 +560,8 @@ def _mark_paid(payout, reference, *, now):
     payout.sent_at = payout.sent_at or now
     payout.paid_at = now
     payout.last_error = ""
-    if milestone.status is S.settling:  # a partial release's payout leaves the rest as it is
+    # A partial release's payout leaves the rest as it is; the last one to arrive pays.
+    if milestone.status is S.settling and not _other_unpaid(payout):
         _set_status(milestone, S.paid)
         milestone.paid_at = now
     _log(
@@ -570,6 +571,19 @@ def _mark_paid(payout, reference, *, now):
         now=now,
     )
     _audit(None, "payout.paid", milestone, now=now, payout=payout.id, reference=reference)
+
+
+def _other_unpaid(payout):
+    """Whether the milestone has another payout not paid yet (only a resolution's release
+    can leave one: a plain settlement is the milestone's only payout)."""
+    if payout.release_key == _release_key(payout.milestone):
+        return False
+    return any(
+        other is not payout and other.state is not PayoutState.paid
+        for other in db.session.scalars(
+            select(Payout).where(Payout.milestone_id == payout.milestone_id)
+        )
+    )
 
 
 def reconcile_payout(payout, provider, *, now=None):
@@ -654,6 +668,20 @@ def _retried(milestone, key, amount_minor):
 def partial_release(milestone, amount_minor, reason, *, actor=None, key=None, now=None):
     """Release part of a funded milestone to the creator (the rest stays in escrow); settles
     through a payout like a full release. `key` makes a caller's retry a no-op."""
+    return _release_to_creator(milestone, amount_minor, reason, actor=actor, key=key, now=now)
+
+
+def release_by_decision(milestone, amount_minor, reason, *, actor=None, key=None, now=None):
+    """A mediation resolution's release: part of what is in escrow, or all of it, whatever
+    the dependencies say (the resolution is the decision). All of it settles the milestone:
+    it is paid once its payout is."""
+    return _release_to_creator(
+        milestone, amount_minor, reason, actor=actor, key=key, now=now, whole_allowed=True
+    )
+
+
+def _release_to_creator(milestone, amount_minor, reason, *, actor, key, now, whole_allowed=False):
+    """Post a release of `amount_minor` from escrow to the creator and its payout."""
     reason = _reason(reason)
     now = now or utcnow()
     _lock(milestone)
@@ -662,9 +690,11 @@ def partial_release(milestone, amount_minor, reason, *, actor=None, key=None, no
     available = in_escrow(milestone)
     if milestone.status not in (S.funded, S.releasable, S.held, S.partially_released):
         raise InvalidState(f"“{milestone.title}” is {milestone.status.value}; nothing to release.")
-    if not 0 < amount_minor < available:
+    whole = whole_allowed and amount_minor == available
+    if not (0 < amount_minor < available or whole):
+        most = "at most" if whole_allowed else "less than"
         raise InvalidMilestone(
-            f"A partial release is more than zero and less than the"
+            f"A release of “{milestone.title}” is more than zero and {most} the"
             f" {_money(available, milestone.currency)} in escrow."
         )
     to_creator, fee = ledger.split_fee(amount_minor, current_app.config["PLATFORM_FEE_BPS"])
@@ -687,7 +717,9 @@ def partial_release(milestone, amount_minor, reason, *, actor=None, key=None, no
     if not created:
         return milestone
     milestone.released_minor += amount_minor
-    if milestone.status is not S.partially_released:
+    if whole:
+        _set_status(milestone, S.settling)
+    elif milestone.status is not S.partially_released:
         _set_status(milestone, S.partially_released)
     payout = _new_payout(milestone, release_key, to_creator, now=now)
     db.session.flush()
