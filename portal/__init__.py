@@ -84,6 +84,7 @@ def _register_blueprints(app):
     from portal.deliverables.views import bp as deliverables_bp
     from portal.escrow.views import bp as escrow_bp
     from portal.health.views import bp as health_bp
+    from portal.mediation.views import bp as mediation_bp
     from portal.scheduling.views import bp as scheduling_bp
     from portal.workrooms.views import bp as workrooms_bp
 
@@ -96,6 +97,7 @@ def _register_blueprints(app):
         contracts_bp,
         deliverables_bp,
         escrow_bp,
+        mediation_bp,
         campaigns_bp,
         scheduling_bp,
     ):

@@ -91,6 +91,8 @@ def load_config(env_name=None, env=None):
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         # Uploaded files: a local folder behind portal.storage, and the limits on what enters it.
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(instance / "uploads"),
+        # Mediation evidence bundles (archives built by a job), kept apart from uploads.
+        "EVIDENCE_DIR": env.get("EVIDENCE_DIR") or str(instance / "evidence"),
         "MAX_ATTACHMENT_BYTES": int(env.get("MAX_ATTACHMENT_BYTES", str(10 * MIB))),
         "MAX_ATTACHMENTS_PER_MESSAGE": 5,
         "WORKROOM_QUOTA_BYTES": int(env.get("WORKROOM_QUOTA_BYTES", str(500 * MIB))),

@@ -30,8 +30,10 @@ from portal.deliverables import services as deliverable_services
 from portal.deliverables.models import Deliverable, ReviewDecision
 from portal.demo_conversation import seed_conversation
 from portal.escrow import services as escrow_services
+from portal.escrow.models import Milestone, Payout, PayoutState
 from portal.escrow.providers import get_provider
 from portal.extensions import db
+from portal.mediation import services as mediation_services
 from portal.workrooms.access import seat_of
 from portal.workrooms.services import edit_message, open_workroom, post_message
 from portal.workrooms.uploads import inspect
@@ -541,8 +543,14 @@ def _milestone_story(contract, owner, *, now):
     def settle(at):
         """What the payouts worker does, played at `at` so the log reads in order."""
         escrow_services.check_milestones_of(contract.id, now=at)
-        for payout in escrow_services.settle_milestones(list(made.values()), now=at, send=False):
-            escrow_services.send_payout(payout, provider, now=at)
+        escrow_services.settle_milestones(list(made.values()), now=at, send=False)
+        waiting = db.session.scalars(
+            select(Payout)
+            .where(Payout.milestone_id.in_([m.id for m in made.values()]))
+            .where(Payout.state == PayoutState.pending)
+            .order_by(Payout.id)
+        ).all()
+        escrow_services.send_payouts(waiting, provider, now=at)
 
     def days(n, hours=0):
         return now - timedelta(days=n, hours=hours)
@@ -577,7 +585,159 @@ def _milestone_story(contract, owner, *, now):
         (days(19), fund(first)),
         (days(19, -1), fund(second)),
         (days(12), fund(third)),
+        (days(7), fund(fourth)),
         (days(0, 3), settle),
+    ]
+
+
+def _ticket_story(contract, owner, manager, creator, mediator, *, now):
+    """Three mediation tickets in Cora's workroom, as (when, step) pairs: one resolved with a
+    partial release of the sunrise post's milestone, one with the mediator's proposal
+    waiting for Cora, and one waiting in the mediators' queue."""
+    workroom = contract.workroom
+    brand, max_, cora = (seat_of(u, workroom) for u in (owner, manager, creator))
+    deliverables = {
+        d.title: d
+        for d in db.session.scalars(
+            select(Deliverable).where(Deliverable.contract_id == contract.id)
+        )
+    }
+    tickets = {}
+
+    def milestone(title):
+        """Read when a step runs: the milestones are added by _milestone_story's steps."""
+        return db.session.scalar(
+            select(Milestone).where(Milestone.contract_id == contract.id, Milestone.title == title)
+        )
+
+    def days(n, hours=0):
+        return now - timedelta(days=n, hours=hours)
+
+    def opened(name, seat, actor, category, subject, text, asked, *, items=(), money=()):
+        def step(at):
+            tickets[name] = mediation_services.open_ticket(
+                seat,
+                actor,
+                category,
+                subject,
+                text,
+                asked,
+                deliverables=[deliverables[title] for title in items],
+                milestones=[milestone(title) for title in money],
+                now=at,
+            )
+
+        return step
+
+    def said(name, seat, actor, text):
+        def step(at):
+            mediation_services.post_as_party(tickets[name], actor, seat, text, now=at)
+
+        return step
+
+    def claimed(name):
+        def step(at):
+            mediation_services.claim(tickets[name], mediator, now=at)
+
+        return step
+
+    def mediator_said(name, text, private=False):
+        def step(at):
+            mediation_services.post_as_mediator(
+                tickets[name], mediator, text, private=private, now=at
+            )
+
+        return step
+
+    def proposed(name, actions, note):
+        def step(at):
+            mediation_services.propose(tickets[name], mediator, actions(), note, now=at)
+
+        return step
+
+    def accepted(name, seat, actor):
+        def step(at):
+            mediation_services.answer(tickets[name].open_proposal, actor, seat, True, now=at)
+
+        return step
+
+    sunrise, stories, carousel = (
+        "Sunrise post approved",
+        "Gear story set",
+        "Packing list carousel",
+    )
+
+    def half_of_sunrise():
+        """Read when the step runs: what is in escrow is known then."""
+        held = milestone(sunrise)
+        amount = held.in_escrow_minor // 2
+        return [{"kind": "release", "milestone_id": held.id, "amount_minor": amount}]
+
+    def new_story_date():
+        story_set = deliverables[stories]
+        return [
+            {"kind": "extend", "deliverable_id": story_set.id, "due_at": now + timedelta(days=9)}
+        ]
+
+    return [
+        (
+            days(6),
+            opened(
+                "sunrise",
+                cora,
+                creator,
+                "payment",
+                "Sunrise shoot: paid for the scouting?",
+                "Two summit hikes at 4 am to scout the sunrise shot; the brand then moved the"
+                " launch and the post is on hold. The scouting cost me two days.",
+                "Half of the milestone now for the scouting, the rest when the post is live.",
+                items=["Summit sunrise post"],
+                money=[sunrise],
+            ),
+        ),
+        (days(5, 20), said("sunrise", brand, owner, "Fair point; we did move the launch.")),
+        (days(5, 8), claimed("sunrise")),
+        (days(5, 7), proposed("sunrise", half_of_sunrise, "Half now for the scouting days.")),
+        (days(5, 2), accepted("sunrise", brand, owner)),
+        (days(4, 22), accepted("sunrise", cora, creator)),
+        (
+            days(3),
+            opened(
+                "stories",
+                cora,
+                creator,
+                "missed_deliverable",
+                "Story set: the race was called off",
+                "The story set was planned around the Eagle Creek race, which was cancelled."
+                " I could not post it on the due date.",
+                "A new date next week, with the spring sale.",
+                items=[stories],
+            ),
+        ),
+        (days(2, 20), said("stories", max_, manager, "Agreed it was not Cora's fault.")),
+        (days(2, 4), claimed("stories")),
+        (
+            days(2, 3),
+            mediator_said("stories", "Both sides agree on the cause; checking the sale dates."),
+        ),
+        (days(2, 2), mediator_said("stories", "Brand is flexible; propose +9 days.", True)),
+        (days(1, 22), proposed("stories", new_story_date, "A new date that meets the sale.")),
+        (days(1, 20), accepted("stories", brand, owner)),
+        (
+            days(1, 6),
+            opened(
+                "carousel",
+                brand,
+                owner,
+                "quality",
+                "Carousel shows a competitor's bottle",
+                "Slide 2 of the packing-list carousel shows a competitor's water bottle after we"
+                " asked twice to swap it.",
+                "A corrected slide before the next review.",
+                items=[carousel],
+            ),
+        ),
+        (days(0, 22), said("carousel", cora, creator, "The reshoot needs daylight; it rained.")),
     ]
 
 
@@ -665,6 +825,7 @@ def seed_demo():
         niches=["cooking"],
         rates={RateKind.video: 250_000},
     )
+    mia = _user("mediator@example.com", "Mia Mediator", AccountKind.mediator, "Europe/Berlin")
     db.session.flush()
     month_ago = utcnow() - timedelta(days=31)
     campaign = _campaign(brand, owner, now=month_ago)
@@ -679,6 +840,7 @@ def seed_demo():
             now = utcnow()
             steps = _deliverable_story(contract, owner, manager, cora, now=now)
             steps += _milestone_story(contract, owner, now=now)
+            steps += _ticket_story(contract, owner, manager, cora, mia, now=now)
         run_until = _played_in_order(steps)
         _workroom_with_conversation(brand, owner, manager, cora, run_until=run_until)
         hour_ago = utcnow() - timedelta(hours=1)
@@ -693,7 +855,6 @@ def seed_demo():
             now=utcnow() - timedelta(hours=1),
         )
     _dev_contract(campaign, dev_room, owner, now=utcnow() - timedelta(minutes=30))
-    _user("mediator@example.com", "Mia Mediator", AccountKind.mediator, "Europe/Berlin")
     _user("admin@example.com", "Ada Admin", AccountKind.admin, "UTC")
     db.session.commit()
 

@@ -71,6 +71,7 @@ def test_settings(database_url, redis_url, tmp_root):
         "REDIS_URL": redis_url,
         "DEV_MAILDIR": str(tmp_root / "mail"),
         "UPLOAD_DIR": str(tmp_root / "uploads"),
+        "EVIDENCE_DIR": str(tmp_root / "evidence"),
         # The sandbox payment provider's own file: never the developer's instance folder.
         "SANDBOX_PROVIDER_PATH": str(tmp_root / "sandbox-provider.sqlite"),
         "PUBLIC_URL": "https://localhost",

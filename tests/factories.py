@@ -120,6 +120,7 @@ def child_env(settings, extra=None):
         MAIL_HOST=settings["MAIL_HOST"],
         MAIL_PORT=str(settings["MAIL_PORT"]),
         SANDBOX_PROVIDER_PATH=settings["SANDBOX_PROVIDER_PATH"],
+        EVIDENCE_DIR=settings["EVIDENCE_DIR"],
     )
     env.update({k: str(v) for k, v in (extra or {}).items()})
     return env

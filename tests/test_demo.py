@@ -77,13 +77,31 @@ def test_seed_demo_shows_money_in_every_milestone_state_with_balanced_books(app_
         "Unboxing reel, live two weeks": MilestoneStatus.paid,
         "Review video approved": MilestoneStatus.paid,
         "Teaser and carousel approved": MilestoneStatus.funded,
-        "Sunrise post approved": MilestoneStatus.pending,
+        "Sunrise post approved": MilestoneStatus.partially_released,  # by a resolution
         "Campaign wrap-up": MilestoneStatus.pending,
     }
     assert set(db.session.scalars(select(Payout.state))) == {PayoutState.paid}
-    assert db.session.scalar(select(func.count(Payout.id))) == 2
+    assert db.session.scalar(select(func.count(Payout.id))) == 3
     assert ledger.unbalanced_transactions() == []
     assert ledger.check_books() == []
+
+
+def test_seed_demo_has_a_ticket_queued_one_with_a_proposal_and_one_resolved(app_ctx):
+    from portal.mediation.models import Outcome, ProposalState, Ticket, TicketStatus
+
+    seed_demo()
+    seed_demo()
+    tickets = {t.subject: t for t in db.session.scalars(select(Ticket))}
+    assert len(tickets) == 3
+    queued = tickets["Carousel shows a competitor's bottle"]
+    assert (queued.status, queued.mediator_id) == (TicketStatus.in_mediation, None)
+    waiting = tickets["Story set: the race was called off"]
+    assert waiting.status is TicketStatus.proposed
+    assert waiting.open_proposal.state is ProposalState.open
+    assert waiting.open_proposal.brand_accepted_at and not waiting.open_proposal.creator_accepted_at
+    resolved = tickets["Sunrise shoot: paid for the scouting?"]
+    assert (resolved.status, resolved.outcome) == (TicketStatus.resolved, Outcome.agreed)
+    assert resolved.released_minor == 60_000 and resolved.currency == "USD"
 
 
 def test_seed_demo_writes_the_log_and_audit_trail_in_time_order(app_ctx):

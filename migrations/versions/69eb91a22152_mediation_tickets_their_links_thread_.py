@@ -44,6 +44,7 @@ def upgrade():
     sa.Column('outcome', sa.Enum('agreed', 'decided', 'withdrawn', name='ticket_outcome', native_enum=False, create_constraint=True, length=20), nullable=True),
     sa.Column('released_minor', sa.BigInteger(), nullable=False),
     sa.Column('refunded_minor', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('last_post_seq', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['mediator_id'], ['users.id'], name=op.f('fk_tickets_mediator_id_users')),
     sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_tickets_opened_by_id_users')),

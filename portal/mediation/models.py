@@ -115,8 +115,10 @@ class Ticket(db.Model):
     resolve_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[Outcome | None] = mapped_column(enum_column(Outcome, "ticket_outcome"))
+    #: what the resolution moved, in the currency of the money it moved
     released_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="")
     last_post_seq: Mapped[int] = mapped_column(Integer, default=0)
 
     workroom: Mapped[Workroom] = relationship()

@@ -612,6 +612,7 @@ def _resolve(ticket, proposal, actor, outcome, *, now):
 def _apply(ticket, proposal, actor, *, now):
     """Carry out the actions through the services that own them; the amounts moved."""
     moved = {"release": 0, "refund": 0}
+    ticket.currency = ticket.currency or _currency_of(ticket)
     reason = f"Mediation ticket #{ticket.id}, proposal {proposal.number}"
     for index, action in enumerate(proposal.actions):
         key = f"ticket:{ticket.id}:proposal:{proposal.number}:action:{index}"
@@ -643,6 +644,18 @@ def _apply(ticket, proposal, actor, *, now):
                 db.session.get(Contract, action["contract_id"]), actor, reason, key, now=now
             )
     return moved
+
+
+def _currency_of(ticket):
+    """The currency of the ticket's money: its workroom's milestones or active contract."""
+    milestone = db.session.scalar(
+        select(Milestone).where(Milestone.workroom_id == ticket.workroom_id).limit(1)
+    )
+    if milestone is not None:
+        return milestone.currency
+    contract = db.session.scalar(select(Contract).where(Contract.workroom_id == ticket.workroom_id))
+    version = contract.accepted_version if contract is not None else None
+    return version.currency if version is not None else ""
 
 
 def _terminate(contract, actor, reason, key, *, now):

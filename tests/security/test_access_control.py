@@ -79,6 +79,8 @@ SEES_EVERY_BRAND = {
         "deliverables.compare",
         "escrow.index",
         "escrow.show",
+        "mediation.index",
+        "mediation.show",
     )
 }
 
@@ -174,6 +176,23 @@ ACCESS = {
     "scheduling.calendar": BRAND_MEMBERS | {"creator"},
     "scheduling.feed_address": BRAND_MEMBERS | {"creator"},  # each user's own feed
     "scheduling.feed": PUBLIC,  # the secret feed address is the credential
+    # Mediation: the sample ticket of workroom A was opened by the creator, answered by the
+    # brand and is Mediator's, with proposal 1 open and a finished evidence bundle; brand
+    # B's ticket is another mediator's, so Mediator gets 404 there.
+    "mediation.index": WORKROOM_READERS,
+    "mediation.new": WORKROOM_WRITERS,
+    "mediation.show": WORKROOM_READERS | {"mediator"},
+    "mediation.post": WORKROOM_WRITERS | {"mediator"},
+    "mediation.answer": WORKROOM_WRITERS,
+    "mediation.withdraw": frozenset({"creator"}),  # the side that opened it
+    "mediation.claim": frozenset({"mediator"}),
+    "mediation.assign": frozenset({"mediator"}),
+    "mediation.propose": frozenset({"mediator"}),
+    "mediation.build_evidence": frozenset({"mediator"}),
+    "mediation.bundle_status": frozenset({"mediator"}),
+    "mediation.download_bundle": frozenset({"mediator"}),
+    "mediation.queue": frozenset({"mediator"}),
+    "mediation.dashboard": frozenset({"mediator", "admin"}),
 }
 NOT_IN_TABLE = {"static"}  # Flask's own file route: public by nature, checked in test_headers
 CHECKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -225,6 +244,8 @@ class World:
     deliverables_b: dict = None
     milestones_a: dict = None  # seed_milestones' ids in workroom A
     milestones_b: dict = None
+    tickets_a: dict = None  # seed_ticket's ids in workroom A
+    tickets_b: dict = None
 
 
 def seed_workroom(brand, creator, text):
@@ -326,6 +347,42 @@ def seed_milestones(workroom, owner, deliverables, title):
     return {"milestone": milestone.id, "contract": contract.id}
 
 
+def seed_ticket(workroom, owner, creator, mediator, deliverables, subject):
+    """A ticket the creator opened on the pending deliverable, answered by the brand, taken
+    by `mediator`, with proposal 1 open and a finished evidence bundle."""
+    from io import BytesIO
+
+    from portal.mediation import evidence
+    from portal.mediation import services as mediation_services
+    from portal.mediation.models import BundleState, EvidenceBundle
+
+    pending = db.session.get(Deliverable, deliverables["pending"])
+    ticket = mediation_services.open_ticket(
+        seat_of(creator, workroom),
+        creator,
+        "quality",
+        subject,
+        "The brief changed.",
+        deliverables=[pending],
+    )
+    mediation_services.post_as_party(ticket, owner, seat_of(owner, workroom), "It did not.")
+    mediation_services.claim(ticket, mediator)
+    mediation_services.propose(ticket, mediator, [{"kind": "waive", "deliverable_id": pending.id}])
+    stored = evidence.bundle_storage().save(BytesIO(b"PK\x05\x06" + b"\0" * 18))
+    bundle = EvidenceBundle(
+        ticket=ticket,
+        requested_by=mediator,
+        state=BundleState.ready,
+        progress=100,
+        storage_key=stored.key,
+        size_bytes=stored.size,
+        finished_at=ticket.created_at,
+    )
+    db.session.add(bundle)
+    db.session.flush()
+    return {"ticket": ticket.id, "bundle": bundle.id}
+
+
 def build_world(app, maildir):
     """Seed the world: brand A (owner, manager, viewer), brand B (owner), staff, creators."""
     with app.app_context():
@@ -371,6 +428,17 @@ def build_world(app, maildir):
         milestones_b = seed_milestones(
             workroom_b, owner_b, deliverables_b, "Zebra secret milestone"
         )
+        tickets_a = seed_ticket(
+            workroom_a, owner, people["creator"], people["mediator"], deliverables_a, "Brief"
+        )
+        tickets_b = seed_ticket(
+            workroom_b,
+            owner_b,
+            target,
+            factories.user(kind=AccountKind.mediator, name="Other Mediator"),
+            deliverables_b,
+            "Zebra secret ticket",
+        )
         db.session.commit()
         message = EmailMessage()
         message["Subject"] = "Sample sink message"
@@ -408,7 +476,10 @@ def build_world(app, maildir):
             deliverables_b=deliverables_b,
             milestones_a=milestones_a,
             milestones_b=milestones_b,
+            tickets_a=tickets_a,
+            tickets_b=tickets_b,
             secrets=(
+                "Zebra secret ticket",
                 "Zebra secret deliverable",
                 "Zebra secret milestone",
                 "Zebra secret contract",
@@ -476,6 +547,9 @@ SAMPLES = {
         "own": w.milestones_a["milestone"],
         "other brand": w.milestones_b["milestone"],
     },
+    "ticket_id": lambda w: {"own": w.tickets_a["ticket"], "other brand": w.tickets_b["ticket"]},
+    ("mediation.answer", "number"): lambda w: {"own": 1},
+    "bundle_id": lambda w: {"own": w.tickets_a["bundle"], "other brand": w.tickets_b["bundle"]},
     ("escrow.new", "contract_id"): lambda w: milestone_contracts(w),
     ("escrow.fund_contract", "contract_id"): lambda w: milestone_contracts(w),
 }
