@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from portal.database import utcnow
 from portal.deliverables.queries import brand_overview, creator_overview
+from portal.mediation.queries import mediator_summary
 from portal.rendering import render_page
 from portal.workrooms.queries import overview
 
@@ -26,8 +27,10 @@ def index():
     """Welcome page when signed out; the role's dashboard when signed in."""
     if not current_user.is_authenticated:
         return render_page("dashboard/welcome.html")
+    mediation = mediator_summary(current_user, utcnow()) if current_user.is_mediator else (0, [])
     return render_page(
         "dashboard/index.html",
+        mediation=mediation,
         memberships=current_user.memberships,
         profile=current_user.creator_profile,
         deliverables=deliverables_overview(current_user),

@@ -181,3 +181,13 @@ def dashboard(now):
         median_hours=hours[len(hours) // 2] if hours else None,
         moved=[tuple(row) for row in moved],
     )
+
+
+def mediator_summary(mediator, now):
+    """For a mediator's dashboard: how many tickets wait for anyone, and their own open
+    tickets, riskiest first."""
+    mine = queue(mediator, QueueFilter("mine"), now)
+    waiting = db.session.scalar(
+        select(func.count(Ticket.id)).where(Ticket.status.in_(QUEUED), Ticket.mediator_id.is_(None))
+    )
+    return waiting, mine

@@ -40,9 +40,11 @@ def index(workroom_id):
     seat = load_workroom(current_user, workroom_id)
     return render_page(
         "mediation/index.html",
+        "ticket_list",
         seat=seat,
         workroom=seat.workroom,
         tickets=queries.of_workroom(seat.workroom),
+        clocks=clocks,
         now=utcnow(),
     )
 

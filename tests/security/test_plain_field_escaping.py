@@ -18,6 +18,7 @@ from portal.notifications.emails import one_line
 from portal.notifications.models import OutboundEmail
 from portal.workrooms import services
 from portal.workrooms.access import seat_of
+from portal.workrooms.models import Workroom
 from tests import factories
 from tests.conftest import Browserless, https_client
 
@@ -49,10 +50,13 @@ class Elements(HTMLParser):
         self.text.append(data)
 
 
-def assert_escaped(html, value, where):
-    """`value` is shown, as text only."""
-    assert str(escape(value)) in html, f"{value!r} is not shown on {where}"
-    if HTML_SPECIAL & set(value):
+def assert_escaped(html, value, where, *, markdown=False):
+    """`value` is shown, as text only. In Markdown-rendered text (`markdown`) an apostrophe
+    stays literal, which is inert in text content; every other special character must not."""
+    special = HTML_SPECIAL - {"'"} if markdown else HTML_SPECIAL
+    if not markdown:
+        assert str(escape(value)) in html, f"{value!r} is not shown on {where}"
+    if special & set(value):
         assert value not in html, f"{value!r} appears unescaped on {where}"
     parsed = Elements(html)
     assert "img" not in parsed.tags, f"an <img> element on {where}"
@@ -124,6 +128,37 @@ def test_pages_show_the_names_escaped(app, named):
         owner.client.get(workroom).get_data(as_text=True).split("<title>")[1].split("</title>")[0]
     )
     assert str(escape(names["brand name"])) in title
+
+
+def test_a_ticket_subject_is_escaped_on_every_mediation_page(app, named):
+    """CX-8 for the ticket subject: the ticket page, the workroom's list, the queue."""
+    from portal.mediation import services as mediation_services
+
+    subject = f"{named['value']} ticket"
+    with app.app_context():
+        workroom = db.session.get(Workroom, named["workroom_id"])
+        owner = db.session.scalar(select(User).where(User.email == named["owner"]))
+        creator = db.session.scalar(select(User).where(User.email == named["creator"]))
+        mediator = factories.user(kind=AccountKind.mediator, name="Mia Mediator")
+        ticket = mediation_services.open_ticket(
+            seat_of(creator, workroom), creator, "other", subject, "What happened"
+        )
+        mediation_services.post_as_party(ticket, owner, seat_of(owner, workroom), "Answer")
+        db.session.commit()
+        ticket_id, mediator_email = ticket.id, mediator.email
+    pages = [
+        (named["creator"], f"/tickets/{ticket_id}"),
+        (named["owner"], f"/workrooms/{named['workroom_id']}/tickets"),
+        (mediator_email, "/mediation"),
+        (mediator_email, f"/tickets/{ticket_id}"),
+    ]
+    for email, path in pages:
+        response = browser_for(app, email).client.get(path)
+        assert response.status_code == 200, path
+        html = response.get_data(as_text=True)
+        thread = "ticket-thread" in html  # the thread's system lines quote it in Markdown
+        assert_escaped(html, subject, path, markdown=thread)
+        assert str(escape(subject)) in html, f"{subject!r} is not shown escaped on {path}"
 
 
 def test_invitation_email_shows_the_names_escaped(app, named):
