@@ -198,9 +198,9 @@ def claim(ticket_id):
 @login_required
 @roles_required(AccountKind.mediator)
 def assign(ticket_id):
-    """The ticket's mediator hands it to a colleague."""
+    """A mediator gives a waiting ticket, or hands their own, to a colleague."""
     found = load_ticket(current_user, ticket_id)
-    if not found.is_own_mediator(current_user):
+    if found.ticket.mediator_id not in (None, current_user.id):
         abort(403)
     colleague = db.session.get(User, request.form.get("mediator_id", type=int) or 0)
     if colleague is None:

@@ -252,3 +252,20 @@ def test_the_queue_and_a_ticket_page_use_a_constant_number_of_queries(
     assert len(many) == len(few)
     with app.app_context():
         assert len(db.session.scalars(select(Ticket)).all()) == 5
+
+
+def test_a_mediator_assigns_a_waiting_ticket_to_a_colleague(app, case, people):
+    ticket_id = open_by_creator(app, case, people)
+    people["owner"].post(
+        f"/tickets/{ticket_id}/posts", {"body": "Hi"}, token_from=f"/tickets/{ticket_id}"
+    )
+    assert "Assign to" in ticket_html(people["mediator"], ticket_id)
+    response = people["mediator"].post(
+        f"/tickets/{ticket_id}/assign",
+        {"mediator_id": str(case.colleague_id)},
+        token_from=f"/tickets/{ticket_id}",
+    )
+    assert response.status_code == 303
+    mine = people["colleague"].client.get("/mediation?whose=mine").get_data(as_text=True)
+    assert f"#{ticket_id} " in mine
+    assert people["mediator"].client.get(f"/tickets/{ticket_id}").status_code == 404
