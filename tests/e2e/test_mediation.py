@@ -80,9 +80,9 @@ def dispute(app):
         return Dispute(pair, mediator.email, contract_id, video.id, milestone.id)
 
 
-def party(open_page, email):
+def party(open_page, email, javascript):
     """A signed-in browser context of its own."""
-    ui = open_page()
+    ui = open_page(javascript=javascript)
     sign_in(ui, email)
     return ui
 
@@ -95,12 +95,13 @@ def ticket_path(ui):
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
 def test_a_missed_deliverable_is_mediated_into_an_extension_and_a_partial_release(
-    open_page, dispute, app
+    open_page, dispute, app, javascript
 ):
-    creator = party(open_page, dispute.pair.creator.email)
-    owner = party(open_page, dispute.pair.owner.email)
-    mediator = party(open_page, dispute.mediator_email)
+    creator = party(open_page, dispute.pair.creator.email, javascript)
+    owner = party(open_page, dispute.pair.owner.email, javascript)
+    mediator = party(open_page, dispute.mediator_email, javascript)
 
     # The creator opens a ticket naming the missed video and its milestone.
     creator.visit(f"{dispute.workroom}/tickets")
