@@ -3,15 +3,22 @@
 from rq import cron
 
 from jobs.deliverables import sweep_auto_approvals, sweep_missed, sweep_review_warnings
+from jobs.digests import sweep_digests
 from jobs.mail import deliver_pending_emails
 from jobs.mediation import sweep_mediation
 from jobs.payouts import check_books, sweep_money
+from jobs.reminders import sweep_reminders
 
 cron.register(deliver_pending_emails, queue_name="mail", interval=60)
 # Deliverable timers run on "default", which every worker (jobs.worker, `make run`) listens to.
 cron.register(sweep_auto_approvals, queue_name="default", interval=300)
 cron.register(sweep_missed, queue_name="default", interval=300)
 cron.register(sweep_review_warnings, queue_name="default", interval=900)
+# Digests: each user's daily or weekly digest once their local hour has come (claimed once
+# per period, so a late or doubled run sends nothing twice).
+cron.register(sweep_digests, queue_name="default", interval=900)
+# Reminders: every rule's thresholds crossed since the last run (claimed once each).
+cron.register(sweep_reminders, queue_name="default", interval=300)
 # Mediation: tickets whose response time ran out go to the mediators' queue.
 cron.register(sweep_mediation, queue_name="default", interval=300)
 # Money: anything releasable, any payout due for a (re)try, any unknown payout to look up.

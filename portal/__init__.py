@@ -85,6 +85,8 @@ def _register_blueprints(app):
     from portal.escrow.views import bp as escrow_bp
     from portal.health.views import bp as health_bp
     from portal.mediation.views import bp as mediation_bp
+    from portal.notifications.list_views import bp as mail_lists_bp
+    from portal.notifications.views import bp as notifications_bp
     from portal.scheduling.views import bp as scheduling_bp
     from portal.workrooms.views import bp as workrooms_bp
 
@@ -98,6 +100,8 @@ def _register_blueprints(app):
         deliverables_bp,
         escrow_bp,
         mediation_bp,
+        notifications_bp,
+        mail_lists_bp,
         campaigns_bp,
         scheduling_bp,
     ):
@@ -110,6 +114,13 @@ def _localtime(value, fmt="%d %b %Y, %H:%M"):
         return ""
     zone = current_user.timezone if current_user and current_user.is_authenticated else "UTC"
     return value.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def _unread_notifications():
+    """The signed-in user's unread count for the bell (only pages with the bell ask)."""
+    from portal.notifications.services import unread_count
+
+    return unread_count(current_user) if current_user.is_authenticated else 0
 
 
 def _install_workroom_speedups(app):
@@ -126,6 +137,7 @@ def _register_template_helpers(app):
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["money"] = format_amount
     app.jinja_env.globals["app_name"] = "Duet"
+    app.jinja_env.globals["unread_notifications"] = _unread_notifications
 
 
 def _register_commands(app):

@@ -75,6 +75,10 @@ def load_config(env_name=None, env=None):
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
         "MAIL_SENDER": env.get("MAIL_SENDER", "Duet <no-reply@duet.localhost>"),
+        # Digests and reminders come from their own address, apart from transactional mail.
+        "MAIL_LIST_SENDER": env.get("MAIL_LIST_SENDER", "Duet updates <updates@duet.localhost>"),
+        # Shared secret of the mail provider's bounce and complaint webhook (unset: off).
+        "MAIL_WEBHOOK_SECRET": env.get("MAIL_WEBHOOK_SECRET", ""),
         "MAIL_TIMEOUT": int(env.get("MAIL_TIMEOUT", "10")),
         # The development SMTP sink writes every message here; admins read it in the portal.
         "DEV_MAILDIR": env.get("DEV_MAILDIR") or (None if production else str(instance / "mail")),

@@ -11,7 +11,7 @@ from flask import current_app
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from rq import Queue
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,8 @@ def get_queue(name="default"):
 def enqueue_after_commit(session, func_path, *args, queue="default", **options):
     """Enqueue a job by dotted name once the session's transaction commits.
 
-    `options` go to RQ's enqueue (job_id, retry, ...).
+    `options` go to RQ's enqueue (job_id, retry, ...). An argument may be a model instance
+    not written yet: the job gets its primary key.
     """
     session.info.setdefault(PENDING_KEY, []).append((func_path, args, queue, options))
 
@@ -102,11 +103,22 @@ def _enqueue_pending(session):
         return
     pending = session.info.pop(PENDING_KEY, [])
     for func_path, args, queue, options in pending:
+        args = tuple(_id_of(arg) for arg in args)
         try:
             get_queue(queue).enqueue(func_path, *args, **options)
         except redis.exceptions.RedisError:
             # The database is the source of truth; the periodic sweep will pick it up.
             log.warning("could not enqueue %s%r; the sweep will retry", func_path, args)
+
+
+def _id_of(arg):
+    """A model instance passed as a job argument becomes its primary key (known once the
+    transaction wrote it; read from the identity, so nothing is loaded again)."""
+    state = inspect(arg, raiseerr=False)
+    if state is None or not hasattr(state, "identity") or state.identity is None:
+        return arg
+    (primary_key,) = state.identity
+    return primary_key
 
 
 def _drop_pending(session, transaction):

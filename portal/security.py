@@ -32,7 +32,7 @@ SECURITY_HEADERS = (
 )
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Link tokens in paths (reset, invitations) must not reach access logs.
-TOKEN_PATH = re.compile(r"(/(?:reset|invitations|calendar/feeds)/)[^\s?/\"]+")
+TOKEN_PATH = re.compile(r"(/(?:reset|invitations|calendar/feeds|unsubscribe)/)[^\s?/\"]+")
 
 
 def refuse_cross_site_writes():

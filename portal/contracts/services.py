@@ -22,6 +22,8 @@ from portal.errors import DomainError, InvalidState, NotAllowed
 from portal.extensions import db
 from portal.markup import escape_markdown, quote_markdown, render_markdown
 from portal.money import CURRENCIES
+from portal.notifications.models import Kind
+from portal.notifications.services import notify_side
 from portal.workrooms.models import Side
 from portal.workrooms.services import lock_workroom, post_system_event
 
@@ -213,6 +215,26 @@ def _proposed(contract, version, actor, *, revised, now):
         now=now,
     )
     _audit(actor, f"contract.{verb}", contract, version, now=now)
+    _tell(
+        contract,
+        Side.creator,
+        f"{actor.name} {verb} the contract “{version.title}”: it waits on your answer",
+        now=now,
+    )
+
+
+def _tell(contract, side, title, *, always=False, actor=None, now):
+    """Notify one side of the contract's workroom, linking to the contract."""
+    notify_side(
+        contract.workroom,
+        side,
+        Kind.contract,
+        title,
+        link=f"/contracts/{contract.id}",
+        always=always,
+        actor=actor,
+        now=now,
+    )
 
 
 def create_contract(seat, actor, campaign, terms, *, propose=True, comment="", now=None):
@@ -404,6 +426,14 @@ def accept_version(contract, actor, seat, sha256, *, now=None):
         post_system_event(
             contract.workroom,
             f"Version {version.number} of **{title}** is now the terms in force.",
+            now=now,
+        )
+    for party in Side:  # a legal event: everyone hears of it, whatever the preferences
+        _tell(
+            contract,
+            party,
+            f"“{version.title}” version {version.number} was accepted by both sides",
+            always=True,
             now=now,
         )
     return version

@@ -24,6 +24,8 @@ from portal.errors import DomainError, InvalidState, NotAllowed
 from portal.escrow.services import check_milestones_of
 from portal.extensions import db
 from portal.markup import escape_markdown, quote_markdown, render_markdown
+from portal.notifications.models import Kind
+from portal.notifications.services import notify_side
 from portal.workrooms.models import Side
 from portal.workrooms.services import attach_files, lock_workroom, post_system_event
 
@@ -120,6 +122,20 @@ def _title(deliverable):
 def _log(deliverable, text, *, actor=None, now):
     """A system line in the workroom's log about the deliverable."""
     return post_system_event(deliverable.workroom, text, actor=actor, now=now)
+
+
+def _tell(deliverable, side, kind, title, *, body="", actor=None, now):
+    """Notify one side of the deliverable's workroom, linking to the deliverable."""
+    notify_side(
+        deliverable.workroom,
+        side,
+        kind,
+        title,
+        body=body,
+        link=f"/workrooms/{deliverable.workroom_id}/deliverables/{deliverable.id}",
+        actor=actor,
+        now=now,
+    )
 
 
 def _plain(value):
@@ -319,6 +335,14 @@ def submit_revision(
         files=[f.sha256 for f in files],
         review_due_at=revision.review_due_at,
     )
+    _tell(
+        deliverable,
+        Side.brand,
+        Kind.submission,
+        f"{actor.name} submitted revision {number} of “{deliverable.title}” for review",
+        actor=actor,
+        now=now,
+    )
     return revision
 
 
@@ -391,6 +415,16 @@ def review_revision(revision, actor, seat, decision, *, feedback="", internal=""
         extra_round=extra,
     )
     check_milestones_of(deliverable.contract_id, now=now)
+    verdict = "asked for changes to" if changes else "approved"
+    _tell(
+        deliverable,
+        Side.creator,
+        Kind.review,
+        f"{actor.name} {verdict} revision {revision.number} of “{deliverable.title}”",
+        body=feedback,
+        actor=actor,
+        now=now,
+    )
     db.session.flush()
     return review
 
@@ -448,6 +482,8 @@ def mark_missed(deliverable, *, now=None):
         now=now,
     )
     _audit(None, "deliverable.missed", deliverable, now=now, due_at=deliverable.due_at)
+    for side in (Side.brand, Side.creator):
+        _tell(deliverable, side, Kind.missed, f"“{deliverable.title}” was missed", now=now)
     return deliverable
 
 
@@ -537,6 +573,15 @@ def request_extension(deliverable, actor, seat, new_due_at, reason, *, now=None)
         now=now,
     )
     _audit(actor, "deliverable.extension_requested", deliverable, now=now, new_due_at=new_due_at)
+    _tell(
+        deliverable,
+        Side.creator if side is Side.brand else Side.brand,
+        Kind.extension,
+        f"{actor.name} asked to move “{deliverable.title}” to {new_due_at:%d %b %Y}",
+        body=reason,
+        actor=actor,
+        now=now,
+    )
     return request
 
 
@@ -553,6 +598,15 @@ def answer_extension(request, actor, seat, accept, *, now=None):
         raise InvalidState("This extension request was already answered or withdrawn.")
     request.decided_by_id, request.decided_at = actor.id, now
     name, title = escape_markdown(actor.name), _title(deliverable)
+    answer = "accepted" if accept else "declined"
+    _tell(
+        deliverable,
+        request.side,
+        Kind.extension,
+        f"{actor.name} {answer} the new date for “{deliverable.title}”",
+        actor=actor,
+        now=now,
+    )
     if not accept:
         request.state = RequestState.declined
         _log(deliverable, f"{name} declined the new date for {title}.", actor=actor, now=now)

@@ -32,6 +32,8 @@ from portal.escrow.providers import ProviderError, ProviderTimeout
 from portal.extensions import db
 from portal.markup import escape_markdown, quote_markdown
 from portal.money import format_amount
+from portal.notifications.models import Kind
+from portal.notifications.services import notify
 from portal.queue import enqueue_after_commit
 from portal.workrooms.models import Side
 from portal.workrooms.services import lock_workroom, lock_workrooms, post_system_event
@@ -121,6 +123,19 @@ def _audit(actor, action, milestone, *, now, **data):
         workroom=milestone.workroom,
         data={"milestone": milestone.id, "currency": milestone.currency, **data},
         now=now,
+    )
+
+
+def _tell_creator(milestone, title, *, now, **options):
+    """Notify the milestone's creator, linking to the milestone."""
+    notify(
+        milestone.workroom.creator,
+        Kind.payout,
+        title,
+        link=f"/workrooms/{milestone.workroom_id}/milestones/{milestone.id}",
+        workroom_id=milestone.workroom_id,
+        now=now,
+        **options,
     )
 
 
@@ -379,6 +394,12 @@ def fund_milestone(milestone, actor, seat, provider, *, now=None):
         now=now,
     )
     _audit(actor, "milestone.funded", milestone, now=now, amount=milestone.amount_minor)
+    _tell_creator(
+        milestone,
+        f"{actor.name} funded “{milestone.title}”:"
+        f" {_money(milestone.amount_minor, milestone.currency)} is in escrow",
+        now=now,
+    )
     check_milestone(milestone, now=now)
     return milestone
 
@@ -571,6 +592,12 @@ def _mark_paid(payout, reference, *, now):
         now=now,
     )
     _audit(None, "payout.paid", milestone, now=now, payout=payout.id, reference=reference)
+    _tell_creator(
+        milestone,
+        f"{_money(payout.amount_minor, payout.currency)} for “{milestone.title}” was paid out",
+        always=True,  # money: whatever the preferences say
+        now=now,
+    )
 
 
 def _other_unpaid(payout):

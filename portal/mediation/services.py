@@ -36,6 +36,8 @@ from portal.mediation.models import (
     TicketStatus,
 )
 from portal.money import format_amount
+from portal.notifications.models import Kind
+from portal.notifications.services import notify, notify_both
 from portal.workrooms.models import Side
 from portal.workrooms.services import lock_workroom, post_system_event
 
@@ -118,11 +120,23 @@ def _post(ticket, author, kind, body_md, *, now):
     return post
 
 
-def _step(ticket, actor, text, *, now):
-    """A step of the flow: a system post in the ticket and a line in the workroom's log
-    (both parties and the mediator are told)."""
+def _step(ticket, actor, text, *, now, always=False):
+    """A step of the flow: a system post in the ticket, a line in the workroom's log, and a
+    notification to both parties and the mediator (a decision reaches them whatever their
+    preferences say)."""
     _post(ticket, actor, PostKind.system, text, now=now)
     post_system_event(ticket.workroom, f"Mediation, {_ref(ticket)}: {text}", actor=actor, now=now)
+    title = f"Ticket #{ticket.id} “{ticket.subject}”: {_first_line(text)}"
+    link = f"/tickets/{ticket.id}"
+    notify_both(ticket.workroom, Kind.ticket, title, link=link, actor=actor, always=always, now=now)
+    if ticket.mediator is not None and (actor is None or actor.id != ticket.mediator_id):
+        notify(ticket.mediator, Kind.ticket, title, link=link, always=always, now=now)
+
+
+def _first_line(text_md):
+    """The first line of a step's Markdown, as plain words for a notification's title."""
+    line = text_md.split("\n", 1)[0]
+    return line.replace("\\", "").replace("**", "")[:150]
 
 
 def _audit(actor, action, ticket, *, now, **data):
@@ -605,6 +619,7 @@ def _resolve(ticket, proposal, actor, outcome, *, now):
         f"Resolved ({how}, proposal {proposal.number}):\n\n"
         + "\n".join(f"- {escape_markdown(describe(a))}" for a in proposal.actions),
         now=now,
+        always=True,  # a decision moves money and ends work: everyone hears of it
     )
     _audit(actor, "ticket.resolved", ticket, now=now, outcome=outcome.value, **moved)
 

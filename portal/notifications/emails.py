@@ -12,6 +12,7 @@ from rq import Retry
 
 from portal.database import utcnow
 from portal.extensions import db
+from portal.notifications.lists import is_suppressed, list_id_header
 from portal.notifications.models import OutboundEmail
 from portal.queue import enqueue_after_commit
 from portal.security import redact_tokens
@@ -37,32 +38,61 @@ def one_line(text):
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
-def queue_email(kind, to_address, to_name, subject, template, **context):
-    """Render an email from emails/<template>.txt and .html and queue it for sending."""
+def queue_email(
+    kind,
+    to_address,
+    to_name,
+    subject,
+    template,
+    *,
+    list_id=None,
+    unsubscribe_url=None,
+    send_after=None,
+    **context,
+):
+    """Render an email from emails/<template>.txt and .html and queue it for sending.
+
+    A subscription email names its list and unsubscribe address (the List-* headers, and
+    the suppression check when it is sent); `send_after` holds it (quiet hours).
+    """
     email = OutboundEmail(
         kind=kind,
         to_address=to_address,
         to_name=one_line(to_name),
         subject=one_line(subject),
-        text_body=render_template(f"emails/{template}.txt", **context),
-        html_body=render_template(f"emails/{template}.html", **context),
+        text_body=render_template(
+            f"emails/{template}.txt", unsubscribe_url=unsubscribe_url, **context
+        ),
+        html_body=render_template(
+            f"emails/{template}.html", unsubscribe_url=unsubscribe_url, **context
+        ),
+        list_id=list_id,
+        unsubscribe_url=unsubscribe_url,
+        send_after=send_after,
+        created_at=utcnow(),
     )
     db.session.add(email)
-    db.session.flush()
+    # The job gets the id once the row is written with the rest of the transaction.
     enqueue_after_commit(
-        db.session, "jobs.mail.deliver_email", email.id, queue="mail", retry=SEND_RETRY
+        db.session, "jobs.mail.deliver_email", email, queue="mail", retry=SEND_RETRY
     )
     return email
 
 
 def build_message(email, sender):
-    """The MIME message of an outbound email: text with an HTML alternative."""
+    """The MIME message of an outbound email: text with an HTML alternative; a subscription
+    email also carries List-Id and one-click List-Unsubscribe (RFC 8058)."""
     message = EmailMessage()
     sender_name, sender_address = parseaddr(sender)
     message["From"] = Address(display_name=one_line(sender_name), addr_spec=sender_address)
     message["To"] = Address(display_name=one_line(email.to_name), addr_spec=email.to_address)
     message["Subject"] = one_line(email.subject)
     message["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
+    if email.list_id:
+        message["List-Id"] = list_id_header(email.list_id)
+    if email.unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(email.text_body)
     if email.html_body:
         message.add_alternative(email.html_body, subtype="html")
@@ -85,12 +115,19 @@ def smtp_send(message, config):
 
 
 def deliver_email(email, *, now=None):
-    """Send an unsent email and mark it sent; a no-op when it already went out."""
-    if email.sent_at is not None:
+    """Send an unsent email and mark it sent; a no-op when it already went out or is held
+    for quiet hours, and a subscription email to a suppressed address is skipped for good."""
+    now = now or utcnow()
+    if email.sent_at is not None or (email.send_after and email.send_after > now):
+        return False
+    if email.list_id and is_suppressed(email.to_address, email.list_id):
+        email.sent_at, email.skipped = now, "suppressed"
         return False
     email.attempts += 1
-    smtp_send(build_message(email, current_app.config["MAIL_SENDER"]), current_app.config)
-    email.sent_at = now or utcnow()
+    config = current_app.config
+    sender = config["MAIL_LIST_SENDER"] if email.list_id else config["MAIL_SENDER"]
+    smtp_send(build_message(email, sender), config)
+    email.sent_at = now
     email.last_error = ""
     # Once delivered, the stored copy keeps no live link: a database leak opens nothing.
     email.text_body = redact_tokens(email.text_body)

@@ -11,6 +11,8 @@ from portal.database import transaction_memo, utcnow
 from portal.errors import InvalidState, NotAllowed
 from portal.extensions import db
 from portal.markup import render_markdown
+from portal.notifications.models import Kind
+from portal.notifications.services import notify_side
 from portal.storage import discard_unless_committed, get_storage
 from portal.workrooms.models import (
     Attachment,
@@ -122,6 +124,22 @@ def _append(
     return message
 
 
+def _tell_the_other_side(workroom, side, author, message, body_md, *, now):
+    """A new message notifies the other side (their bells, or emails if they chose)."""
+    other = Side.creator if side is Side.brand else Side.brand
+    excerpt = " ".join(body_md.split())[:200] or "(files)"
+    notify_side(
+        workroom,
+        other,
+        Kind.message,
+        f"{author.name} wrote in {workroom.brand.name} and {workroom.creator.name}'s workroom",
+        body=excerpt,
+        link=f"/workrooms/{workroom.id}#message-{message.seq}",
+        actor=author,
+        now=now,
+    )
+
+
 def note_audience(side):
     """The audience of an internal note written by one side."""
     return Audience.brand if side is Side.brand else Audience.creator
@@ -197,6 +215,8 @@ def post_message(
         now=now,
     )
     attach_files(message, uploads, author, now=now)
+    if audience is Audience.everyone:
+        _tell_the_other_side(workroom, seat.side, author, message, body_md, now=now)
     return message
 
 

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from portal.contracts.queries import contracts_of
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.notifications.services import is_muted
 from portal.rendering import render_page, wants_fragment
 from portal.storage import get_storage
 from portal.workrooms import queries, services
@@ -57,6 +58,7 @@ def show(workroom_id):
         status=200,
         contracts=contracts_of(seat.workroom),
         waiting=queries.whose_turn([seat.workroom]).get(seat.workroom.id, []),
+        muted=is_muted(current_user, seat.workroom.id),
         read_upto=queries.read_upto(seat.workroom, current_user),
         files=files,
         more_files=more_files,

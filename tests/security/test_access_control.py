@@ -39,7 +39,9 @@ from portal.deliverables import services as deliverable_services
 from portal.deliverables.models import Deliverable, ReviewDecision, RoundRequest
 from portal.escrow import services as escrow_services
 from portal.extensions import db
-from portal.notifications.models import OutboundEmail
+from portal.notifications.lists import unsubscribe_token
+from portal.notifications.models import Kind, OutboundEmail
+from portal.notifications.services import notify
 from portal.workrooms import services as workroom_services
 from portal.workrooms.access import seat_of
 from portal.workrooms.uploads import Upload
@@ -81,6 +83,7 @@ SEES_EVERY_BRAND = {
         "escrow.show",
         "mediation.index",
         "mediation.show",
+        "notifications.mute",
     )
 }
 
@@ -193,8 +196,19 @@ ACCESS = {
     "mediation.download_bundle": frozenset({"mediator"}),
     "mediation.queue": frozenset({"mediator"}),
     "mediation.dashboard": frozenset({"mediator", "admin"}),
+    # Notifications: everyone has a bell and preferences; a notification opens only for
+    # its own user (the sample is the brand owner's); a workroom's readers may mute it.
+    "notifications.bell": SIGNED_IN,
+    "notifications.index": SIGNED_IN,
+    "notifications.mark_read": SIGNED_IN,
+    "notifications.open_one": frozenset({"brand_owner"}),
+    "notifications.preferences": SIGNED_IN,
+    "notifications.mute": WORKROOM_READERS,
+    "mail_lists.unsubscribe": PUBLIC,  # the signed token in the address is the credential
 }
-NOT_IN_TABLE = {"static"}  # Flask's own file route: public by nature, checked in test_headers
+# Flask's own file route: public by nature, checked in test_headers. The mail provider's
+# webhook answers machines that sign their requests (tests/notifications, E-7).
+NOT_IN_TABLE = {"static", "mail_lists.mail_events"}
 CHECKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 HX = {"HX-Request": "true"}
 TOKEN_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
@@ -246,6 +260,9 @@ class World:
     milestones_b: dict = None
     tickets_a: dict = None  # seed_ticket's ids in workroom A
     tickets_b: dict = None
+    notification_a: int = 0  # the brand owner's
+    notification_b: int = 0  # brand B's owner's
+    unsubscribe_token: str = ""  # the creator's, for the digest
 
 
 def seed_workroom(brand, creator, text):
@@ -379,8 +396,18 @@ def seed_ticket(workroom, owner, creator, mediator, deliverables, subject):
         finished_at=ticket.created_at,
     )
     db.session.add(bundle)
+    waiting = mediation_services.open_ticket(
+        seat_of(creator, workroom), creator, "other", f"{subject}, waiting", "Nobody took it."
+    )
+    mediation_services.post_as_party(waiting, owner, seat_of(owner, workroom), "Still open.")
     db.session.flush()
-    return {"ticket": ticket.id, "bundle": bundle.id}
+    return {
+        "ticket": ticket.id,
+        "bundle": bundle.id,
+        "waiting": waiting.id,  # in the queue, not taken yet
+        "mediator": mediator.id,
+        "deliverable": pending.id,
+    }
 
 
 def build_world(app, maildir):
@@ -439,6 +466,13 @@ def build_world(app, maildir):
             deliverables_b,
             "Zebra secret ticket",
         )
+        notes = [
+            notify(owner, Kind.review, "A review", link="/"),
+            notify(owner_b, Kind.review, "Zebra secret review", link="/"),
+        ]
+        db.session.flush()
+        notification_a, notification_b = (note.id for note in notes)
+        token = unsubscribe_token(people["creator"], "digest")
         db.session.commit()
         message = EmailMessage()
         message["Subject"] = "Sample sink message"
@@ -478,7 +512,11 @@ def build_world(app, maildir):
             milestones_b=milestones_b,
             tickets_a=tickets_a,
             tickets_b=tickets_b,
+            notification_a=notification_a,
+            notification_b=notification_b,
+            unsubscribe_token=token,
             secrets=(
+                "Zebra secret review",
                 "Zebra secret ticket",
                 "Zebra secret deliverable",
                 "Zebra secret milestone",
@@ -548,6 +586,8 @@ SAMPLES = {
         "other brand": w.milestones_b["milestone"],
     },
     "ticket_id": lambda w: {"own": w.tickets_a["ticket"], "other brand": w.tickets_b["ticket"]},
+    "notification_id": lambda w: {"own": w.notification_a, "other brand": w.notification_b},
+    ("mail_lists.unsubscribe", "token"): lambda w: {"own": w.unsubscribe_token},
     ("mediation.answer", "number"): lambda w: {"own": 1},
     "bundle_id": lambda w: {"own": w.tickets_a["bundle"], "other brand": w.tickets_b["bundle"]},
     ("escrow.new", "contract_id"): lambda w: milestone_contracts(w),
