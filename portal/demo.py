@@ -6,7 +6,7 @@ from io import BytesIO
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
 from portal.accounts import services
@@ -34,6 +34,7 @@ from portal.escrow.models import Milestone, Payout, PayoutState
 from portal.escrow.providers import get_provider
 from portal.extensions import db
 from portal.mediation import services as mediation_services
+from portal.notifications.models import Notification
 from portal.workrooms.access import seat_of
 from portal.workrooms.services import edit_message, open_workroom, post_message
 from portal.workrooms.uploads import inspect
@@ -737,8 +738,18 @@ def _ticket_story(contract, owner, manager, creator, mediator, *, now):
                 items=[carousel],
             ),
         ),
-        (days(0, 22), said("carousel", cora, creator, "The reshoot needs daylight; it rained.")),
+        (days(0, 9), said("carousel", cora, creator, "The reshoot needs daylight; it rained.")),
     ]
+
+
+def _read_older_notifications(before):
+    """A month of history rang everyone's bell: what is older than `before` counts as read,
+    so the bell shows what happened lately."""
+    db.session.execute(
+        update(Notification)
+        .where(Notification.created_at < before, Notification.read_at.is_(None))
+        .values(read_at=before)
+    )
 
 
 def _played_in_order(steps):
@@ -846,6 +857,7 @@ def seed_demo():
         hour_ago = utcnow() - timedelta(hours=1)
         run_until(hour_ago)
         _attachments(cora_room, cora, now=hour_ago)
+        _read_older_notifications(utcnow() - timedelta(hours=12))
     dev_room = open_workroom(brand, dev, owner)
     if dev_room.last_message_seq <= 1:
         post_message(

@@ -104,6 +104,16 @@ def test_seed_demo_has_a_ticket_queued_one_with_a_proposal_and_one_resolved(app_
     assert resolved.released_minor == 60_000 and resolved.currency == "USD"
 
 
+def test_seed_demo_leaves_the_bells_with_what_happened_lately(app_ctx):
+    from portal.accounts.models import User
+    from portal.notifications.services import unread_count
+
+    seed_demo()
+    for email in ("brand@example.com", "creator@example.com", "mediator@example.com"):
+        user = db.session.scalar(select(User).where(User.email == email))
+        assert 0 < unread_count(user) < 30, email
+
+
 def test_seed_demo_writes_the_log_and_audit_trail_in_time_order(app_ctx):
     seed_demo()
     for workroom in db.session.scalars(select(Workroom)):

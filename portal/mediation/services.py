@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import func, select
 
+from portal.accounts.models import AccountKind, User
 from portal.audit import record_event
 from portal.contracts import services as contract_services
 from portal.contracts.models import Contract, ContractStatus
@@ -293,6 +294,7 @@ def flag_missed_deliverable(deliverable, *, now=None):
         now=now,
     )
     _hold(ticket, None, now=now)
+    _tell_mediators(ticket, now=now)
     _audit(None, "ticket.flagged", ticket, now=now, deliverable=deliverable.id)
     return ticket
 
@@ -352,10 +354,27 @@ def _refuse_if_closed(ticket):
 
 
 def _to_mediation(ticket, actor, why, *, now):
-    """Into the mediators' queue."""
+    """Into the mediators' queue (every mediator hears of a ticket waiting there)."""
     _set_status(ticket, T.in_mediation)
     ticket.in_mediation_at = now
     _step(ticket, actor, f"{why} The ticket is in the mediators' queue.", now=now)
+    _tell_mediators(ticket, now=now)
+
+
+def _tell_mediators(ticket, *, now):
+    """A ticket waits in the queue: tell every mediator."""
+    mediators = db.session.scalars(
+        select(User).where(User.kind == AccountKind.mediator, User.is_disabled.is_(False))
+    ).all()
+    for mediator in mediators:
+        notify(
+            mediator,
+            Kind.ticket,
+            f"Ticket #{ticket.id} “{ticket.subject}” waits in the queue"
+            f" ({ticket.category.label.lower()})",
+            link=f"/tickets/{ticket.id}",
+            now=now,
+        )
 
 
 def escalate_unanswered(ticket, *, now=None):
