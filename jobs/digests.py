@@ -10,6 +10,7 @@ from collections import namedtuple
 
 from sqlalchemy import select
 
+from jobs.mail import enqueue_deliveries
 from jobs.sweep import SweepIncomplete, each_alone
 from portal.accounts.models import User
 from portal.database import utcnow
@@ -17,6 +18,7 @@ from portal.extensions import db
 from portal.notifications.digests import DIGEST_KINDS, period_for, send_digest
 from portal.notifications.models import DigestClaim, DigestFrequency, NotificationSettings
 from portal.notifications.services import zone_of
+from portal.queue import id_of
 
 BATCH = 1000
 
@@ -78,10 +80,25 @@ def sweep_digests(now=None):
     queued, after, failures = 0, 0, []
     while after is not None:
         due, after = _due_batch(after, now)
+        emails = []
         try:
-            queued += each_alone(User, sorted(due), lambda user: send_digest(user, now))
+            each_alone(
+                User, sorted(due), lambda user, kept=emails: _kept(kept, send_digest(user, now))
+            )
         except SweepIncomplete as failed:  # the others were sent; go on, fail at the end
             failures.append(str(failed))
+        # Sent in batches over one SMTP connection, now that their transactions committed
+        # (an email whose transaction rolled back has no id and is left out).
+        written = [email_id for email_id in map(id_of, emails) if isinstance(email_id, int)]
+        enqueue_deliveries(written)
+        queued += len(written)
     if failures:
         raise SweepIncomplete("; ".join(failures))
     return queued
+
+
+def _kept(emails, email):
+    """Keep a queued digest email for delivery after commit; pass it on for each_alone."""
+    if email is not None:
+        emails.append(email)
+    return email

@@ -1,19 +1,24 @@
-"""Sending queued email: one job per message, and a sweep for anything left behind."""
+"""Sending queued email: a job per message sent as it happens, batches over one SMTP
+connection for bulk mail (digests) and for the sweep that catches anything left behind."""
 
 import smtplib
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
 from portal.database import utcnow
 from portal.extensions import db
-from portal.notifications.emails import SEND_RETRY
 from portal.notifications.emails import deliver_email as send
+from portal.notifications.emails import smtp_connect
+from portal.notifications.lists import suppressed_among
 from portal.notifications.models import OutboundEmail
 from portal.queue import get_queue
 
 SWEEP_GRACE = timedelta(minutes=1)
 MAX_ATTEMPTS = 8
+#: emails per deliver_emails job (a forked job costs more than sending one message)
+BATCH = 100
 
 
 def deliver_email(email_id):
@@ -33,6 +38,61 @@ def deliver_email(email_id):
     return "sent"
 
 
+def deliver_emails(email_ids):
+    """Send many queued emails over one SMTP connection. Each is read again under its row
+    lock and marked sent in its own commit right after the server took it, so a crash
+    re-sends at most the one in flight (decision 6). An SMTP failure records its error and
+    raises; the rest wait for the sweep. Returns how many were sent."""
+    waiting = db.session.scalars(
+        select(OutboundEmail)
+        .where(OutboundEmail.id.in_(email_ids), OutboundEmail.sent_at.is_(None))
+        .order_by(OutboundEmail.id)
+    ).all()
+    suppressed = suppressed_among(waiting)
+    ids = [email.id for email in waiting]
+    db.session.commit()
+    if not ids:
+        return 0
+    sent, client = 0, smtp_connect(current_app.config)
+    try:
+        for email_id in ids:
+            email = db.session.execute(
+                select(OutboundEmail).where(OutboundEmail.id == email_id).with_for_update()
+            ).scalar_one_or_none()
+            try:
+                sent += int(email is not None and send(email, client=client, suppressed=suppressed))
+            except (smtplib.SMTPException, OSError) as error:
+                db.session.rollback()
+                _record_failure(email_id, error)
+                raise
+            db.session.commit()
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+    return sent
+
+
+def enqueue_deliveries(email_ids):
+    """Hand emails to deliver_emails jobs of BATCH each; returns how many jobs were queued.
+    A batch's job id names its emails, so a sweep never stacks a second copy of a waiting
+    one."""
+    queue, queued = get_queue("mail"), 0
+    ids = sorted(email_ids)
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        job_id = f"deliver-emails-{batch[0]}-{batch[-1]}-{len(batch)}"
+        existing = queue.fetch_job(job_id)
+        if existing is not None:
+            if existing.get_status(refresh=False) not in {"finished", "failed"}:
+                continue
+            existing.delete()
+        queue.enqueue("jobs.mail.deliver_emails", batch, job_id=job_id)
+        queued += 1
+    return queued
+
+
 def _record_failure(email_id, error):
     """Keep the count and the last error of a failed send for admins."""
     email = db.session.get(OutboundEmail, email_id)
@@ -50,16 +110,11 @@ def deliver_pending_emails(*, now=None):
             OutboundEmail.sent_at.is_(None),
             OutboundEmail.created_at <= now - SWEEP_GRACE,
             OutboundEmail.attempts < MAX_ATTEMPTS,
+            (OutboundEmail.send_after.is_(None)) | (OutboundEmail.send_after <= now),
         )
-        .limit(500)
+        .order_by(OutboundEmail.id)
+        .limit(5000)
     ).all()
-    queue = get_queue("mail")
-    for email_id in pending:
-        # A deterministic id: a sweep never stacks a second copy of a waiting job.
-        job_id = f"deliver-email-{email_id}"
-        existing = queue.fetch_job(job_id)
-        if existing is None or existing.get_status(refresh=False) in {"finished", "failed"}:
-            if existing is not None:
-                existing.delete()
-            queue.enqueue("jobs.mail.deliver_email", email_id, job_id=job_id, retry=SEND_RETRY)
+    db.session.commit()
+    enqueue_deliveries(pending)
     return len(pending)

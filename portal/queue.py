@@ -103,7 +103,7 @@ def _enqueue_pending(session):
         return
     pending = session.info.pop(PENDING_KEY, [])
     for func_path, args, queue, options in pending:
-        args = tuple(_id_of(arg) for arg in args)
+        args = tuple(id_of(arg) for arg in args)
         try:
             get_queue(queue).enqueue(func_path, *args, **options)
         except redis.exceptions.RedisError:
@@ -111,7 +111,7 @@ def _enqueue_pending(session):
             log.warning("could not enqueue %s%r; the sweep will retry", func_path, args)
 
 
-def _id_of(arg):
+def id_of(arg):
     """A model instance passed as a job argument becomes its primary key (known once the
     transaction wrote it; read from the identity, so nothing is loaded again)."""
     state = inspect(arg, raiseerr=False)

@@ -595,6 +595,7 @@ def send_digest(user, now=None):
         "digest",
         list_id="digest",
         unsubscribe_url=unsubscribe_url(user, "digest"),
+        send=False,  # the sweep sends digests in batches (jobs.mail.deliver_emails)
         digest=digest,
         period=period,
         preferences=public_url("notifications.preferences"),

@@ -48,12 +48,15 @@ def queue_email(
     list_id=None,
     unsubscribe_url=None,
     send_after=None,
+    send=True,
     **context,
 ):
     """Render an email from emails/<template>.txt and .html and queue it for sending.
 
     A subscription email names its list and unsubscribe address (the List-* headers, and
-    the suppression check when it is sent); `send_after` holds it (quiet hours).
+    the suppression check when it is sent); `send_after` holds it (quiet hours). With
+    send=False no job of its own is queued: a bulk sender hands its emails to
+    jobs.mail.deliver_emails in batches.
     """
     email = OutboundEmail(
         kind=kind,
@@ -72,10 +75,10 @@ def queue_email(
         created_at=utcnow(),
     )
     db.session.add(email)
-    # The job gets the id once the row is written with the rest of the transaction.
-    enqueue_after_commit(
-        db.session, "jobs.mail.deliver_email", email, queue="mail", retry=SEND_RETRY
-    )
+    if send:  # the job gets the id once the row is written with the rest of the transaction
+        enqueue_after_commit(
+            db.session, "jobs.mail.deliver_email", email, queue="mail", retry=SEND_RETRY
+        )
     return email
 
 
@@ -99,34 +102,49 @@ def build_message(email, sender):
     return message
 
 
-def smtp_send(message, config):
-    """Hand one message to the configured SMTP server."""
+def smtp_connect(config):
+    """An open, logged-in connection to the configured SMTP server (close it after use)."""
     host, port, timeout = config["MAIL_HOST"], config["MAIL_PORT"], config["MAIL_TIMEOUT"]
     if config["MAIL_USE_SSL"]:
         client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
     else:
         client = smtplib.SMTP(host, port, timeout=timeout)
-    with client:
+    try:
         if config["MAIL_USE_TLS"]:
             client.starttls(context=ssl.create_default_context())
         if config["MAIL_USERNAME"]:
             client.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def smtp_send(message, config, client=None):
+    """Hand one message to the SMTP server: over `client` when a batch keeps one open."""
+    if client is not None:
         client.send_message(message)
+        return
+    with smtp_connect(config) as own:
+        own.send_message(message)
 
 
-def deliver_email(email, *, now=None):
+def deliver_email(email, *, now=None, client=None, suppressed=None):
     """Send an unsent email and mark it sent; a no-op when it already went out or is held
-    for quiet hours, and a subscription email to a suppressed address is skipped for good."""
+    for quiet hours, and a subscription email to a suppressed address is skipped for good.
+    A batch passes its open SMTP `client` and the `suppressed` check it made for all."""
     now = now or utcnow()
     if email.sent_at is not None or (email.send_after and email.send_after > now):
         return False
-    if email.list_id and is_suppressed(email.to_address, email.list_id):
+    if email.list_id and (
+        suppressed(email) if suppressed else is_suppressed(email.to_address, email.list_id)
+    ):
         email.sent_at, email.skipped = now, "suppressed"
         return False
     email.attempts += 1
     config = current_app.config
     sender = config["MAIL_LIST_SENDER"] if email.list_id else config["MAIL_SENDER"]
-    smtp_send(build_message(email, sender), config)
+    smtp_send(build_message(email, sender), config, client)
     email.sent_at = now
     email.last_error = ""
     # Once delivered, the stored copy keeps no live link: a database leak opens nothing.

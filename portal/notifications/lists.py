@@ -73,6 +73,23 @@ def suppress(email, list_id, reason, *, now=None):
     return True
 
 
+def suppressed_among(emails):
+    """A check for many outbound emails at once: one query for their addresses, then a
+    function telling whether one of them must not be sent."""
+    addresses = {e.to_address.strip().lower() for e in emails}
+    stops = set(
+        db.session.execute(
+            select(Suppression.email, Suppression.list_id).where(Suppression.email.in_(addresses))
+        ).all()
+    )
+
+    def check(email):
+        address = email.to_address.strip().lower()
+        return (address, ALL) in stops or (address, email.list_id) in stops
+
+    return check
+
+
 def is_suppressed(email, list_id):
     """Whether an address must not get this list (or any mail that can be refused)."""
     lists = [ALL] + ([list_id] if list_id else [])

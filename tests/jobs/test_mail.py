@@ -115,3 +115,73 @@ def test_sent_mail_keeps_no_live_link_in_the_database(app, app_ctx, smtp_server)
     assert "/reset/x" not in email.text_body + email.html_body
     assert "/reset/[redacted]" in email.text_body
     assert "https://localhost/reset/x" in body_text(smtp_server.messages()[0])
+
+
+def queue_bulk(count, suppressed=()):
+    """`count` subscription emails queued without jobs of their own; their ids."""
+    from portal.notifications.emails import queue_email
+    from portal.notifications.lists import suppress
+
+    for address in suppressed:
+        suppress(address, "digest", "unsubscribe")
+    emails = [
+        queue_email(
+            "digest",
+            f"reader{n}@example.com",
+            f"Reader {n}",
+            f"Digest {n}",
+            "password_reset",
+            list_id="digest",
+            unsubscribe_url="https://localhost/unsubscribe/x",
+            send=False,
+            user=type("U", (), {"name": f"Reader {n}"}),
+            link="https://localhost/",
+            hours=1,
+        )
+        for n in range(count)
+    ]
+    db.session.commit()
+    return [email.id for email in emails]
+
+
+def test_a_batch_goes_over_one_connection_and_skips_suppressed_and_sent_mail(
+    app, app_ctx, smtp_server, monkeypatch
+):
+    import jobs.mail
+    from jobs.mail import deliver_emails, enqueue_deliveries
+
+    app.config["MAIL_PORT"] = smtp_server.port
+    connections = []
+    connect = jobs.mail.smtp_connect
+    monkeypatch.setattr(jobs.mail, "smtp_connect", lambda c: connections.append(1) or connect(c))
+    with app.test_request_context():
+        ids = queue_bulk(5, suppressed=["reader1@example.com"])
+        db.session.get(OutboundEmail, ids[2]).sent_at = utcnow()  # sent by another job
+        db.session.commit()
+        assert app.extensions["redis"].llen("rq:queue:mail") == 0  # no job per email
+        assert enqueue_deliveries(ids) == 1
+        assert enqueue_deliveries(ids) == 0  # that batch already waits
+        assert deliver_emails(ids) == 3
+    received = sorted(str(m["To"].addresses[0].addr_spec) for m in smtp_server.messages())
+    assert received == ["reader0@example.com", "reader3@example.com", "reader4@example.com"]
+    assert connections == [1]
+    skipped = db.session.get(OutboundEmail, ids[1])
+    assert (skipped.skipped, skipped.sent_at is not None) == ("suppressed", True)
+
+
+def test_a_failing_server_stops_the_batch_and_the_sweep_sends_the_rest(app, app_ctx, smtp_server):
+    from jobs.mail import deliver_emails
+
+    with app.test_request_context():
+        ids = queue_bulk(3)
+    app.config["MAIL_PORT"] = 1  # nothing listens there
+    try:
+        deliver_emails(ids)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("an unreachable server must raise")
+    assert all(db.session.get(OutboundEmail, i).sent_at is None for i in ids)
+    app.config["MAIL_PORT"] = smtp_server.port
+    assert deliver_emails(ids) == 3
+    assert deliver_emails(ids) == 0  # nothing left to send
