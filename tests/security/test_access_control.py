@@ -396,18 +396,25 @@ def seed_ticket(workroom, owner, creator, mediator, deliverables, subject):
         finished_at=ticket.created_at,
     )
     db.session.add(bundle)
-    waiting = mediation_services.open_ticket(
-        seat_of(creator, workroom), creator, "other", f"{subject}, waiting", "Nobody took it."
-    )
-    mediation_services.post_as_party(waiting, owner, seat_of(owner, workroom), "Still open.")
     db.session.flush()
     return {
         "ticket": ticket.id,
         "bundle": bundle.id,
-        "waiting": waiting.id,  # in the queue, not taken yet
         "mediator": mediator.id,
         "deliverable": pending.id,
     }
+
+
+def seed_waiting_ticket(workroom, owner, creator):
+    """A ticket in the queue nobody took yet (every mediator may see it: workroom A's)."""
+    from portal.mediation import services as mediation_services
+
+    waiting = mediation_services.open_ticket(
+        seat_of(creator, workroom), creator, "other", "Waiting", "Nobody took it."
+    )
+    mediation_services.post_as_party(waiting, owner, seat_of(owner, workroom), "Still open.")
+    db.session.flush()
+    return waiting.id
 
 
 def build_world(app, maildir):
@@ -458,13 +465,16 @@ def build_world(app, maildir):
         tickets_a = seed_ticket(
             workroom_a, owner, people["creator"], people["mediator"], deliverables_a, "Brief"
         )
+        tickets_a["waiting"] = seed_waiting_ticket(workroom_a, owner, people["creator"])
         tickets_b = seed_ticket(
             workroom_b,
             owner_b,
             target,
             factories.user(kind=AccountKind.mediator, name="Other Mediator"),
             deliverables_b,
-            "Zebra secret ticket",
+            # Every mediator hears of a ticket reaching the queue, so its subject is no
+            # secret from them (its page and its workroom stay out of their reach).
+            "Brand B's dispute",
         )
         notes = [
             notify(owner, Kind.review, "A review", link="/"),
@@ -517,7 +527,6 @@ def build_world(app, maildir):
             unsubscribe_token=token,
             secrets=(
                 "Zebra secret review",
-                "Zebra secret ticket",
                 "Zebra secret deliverable",
                 "Zebra secret milestone",
                 "Zebra secret contract",
@@ -785,7 +794,7 @@ def test_owner_inviting_into_another_brands_team_gets_404_and_nothing_is_created
     assert response.status_code == 404
     assert changed_tables(before, db_state(app)) == []
     assert count(app, BrandInvitation, BrandInvitation.email == "planted@example.com") == 0
-    assert count(app, OutboundEmail) == 0
+    assert count(app, OutboundEmail, OutboundEmail.to_address == "planted@example.com") == 0
 
 
 @pytest.mark.parametrize(
