@@ -15,7 +15,7 @@ reminders.warn_reviewers, with their own claim table.
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.contracts.models import Contract, ContractStatus, ContractVersion, VersionState
@@ -133,11 +133,11 @@ def remind(rule, object_id, moment, recipients, title, link, workroom_id, *, now
 
 
 def candidates(rule, now):
-    """An indexed query of the ids the rule may remind about now (cost follows what is due,
-    not the total)."""
+    """An indexed query of (id, moment) the rule may remind about now (cost follows what is
+    due, not the total); the moment is None where only the object can tell it."""
     if rule.name == "deliverable_due":
         return (
-            select(Deliverable.id)
+            select(Deliverable.id, Deliverable.due_at)
             .join(Contract, Contract.id == Deliverable.contract_id)
             .where(
                 Deliverable.status.in_(
@@ -149,12 +149,12 @@ def candidates(rule, now):
             )
         )
     if rule.name == "review_waiting":
-        return select(Revision.id).where(
+        return select(Revision.id, Revision.submitted_at).where(
             Revision.state == RevisionState.in_review, Revision.submitted_at <= now - D
         )
     if rule.name == "renewal_notice":
         return (
-            select(Contract.id)
+            select(Contract.id, null())
             .join(ContractVersion, ContractVersion.contract_id == Contract.id)
             .distinct()
             .where(
@@ -168,7 +168,7 @@ def candidates(rule, now):
         )
     if rule.name == "milestone_funding":
         return (
-            select(Milestone.id)
+            select(Milestone.id, Milestone.created_at)
             .join(Contract, Contract.id == Milestone.contract_id)
             .where(
                 Milestone.status == MilestoneStatus.pending,
@@ -177,19 +177,40 @@ def candidates(rule, now):
             )
         )
     if rule.name == "ticket_response":
-        return select(Ticket.id).where(
+        return select(Ticket.id, Ticket.respond_by).where(
             Ticket.status == TicketStatus.open, Ticket.respond_by <= now + D
         )
     if rule.name == "ticket_first_response":
-        return select(Ticket.id).where(
+        return select(Ticket.id, Ticket.first_response_due).where(
             Ticket.status.in_([TicketStatus.in_mediation, TicketStatus.proposed]),
             Ticket.first_response_at.is_(None),
             Ticket.first_response_due <= now + 4 * H,
         )
-    return select(Ticket.id).where(
+    return select(Ticket.id, Ticket.resolve_by).where(
         Ticket.status.in_([TicketStatus.in_mediation, TicketStatus.proposed]),
         Ticket.resolve_by <= now + D,
     )
+
+
+def still_owed(rule, rows, now):
+    """The ids among (id, moment) rows with a reminder owed now: those whose threshold
+    crossed last has no claim yet (an object's reminders are claimed in one transaction,
+    so any claim of that threshold means it was done). One query, however many rows."""
+    keys = {object_id: threshold(rule, moment, now) for object_id, moment in rows if moment}
+    unknown = [object_id for object_id, moment in rows if not moment]
+    due = sorted(i for i, key in keys.items() if key)
+    done = set()
+    for start in range(0, len(due), 1000):  # a bounded IN list
+        done.update(
+            db.session.execute(
+                select(ReminderClaim.object_id, ReminderClaim.threshold).where(
+                    ReminderClaim.rule == rule.name,
+                    ReminderClaim.object_id.in_(due[start : start + 1000]),
+                )
+            ).all()
+        )
+    owed = [i for i in due if (i, keys[i]) not in done]
+    return sorted(owed + unknown)
 
 
 def apply(rule, obj, *, now=None):
