@@ -31,8 +31,11 @@ SECURITY_HEADERS = (
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
 )
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Link tokens in paths (reset, invitations) must not reach access logs.
-TOKEN_PATH = re.compile(r"(/(?:reset|invitations|calendar/feeds|unsubscribe)/)[^\s?/\"]+")
+# Link tokens in paths (reset, invitations, feeds) are redacted from access logs and from
+# stored emails once sent. Unsubscribe tokens (they can only leave a list) are redacted from
+# logs only: keeping them in sent digests spares bulk mail a rewrite of every body.
+TOKEN_PATH = re.compile(r"(/(?:reset|invitations|calendar/feeds)/)[^\s?/\"]+")
+LOG_TOKEN_PATH = re.compile(r"(/(?:reset|invitations|calendar/feeds|unsubscribe)/)[^\s?/\"]+")
 
 
 def refuse_cross_site_writes():
@@ -63,9 +66,9 @@ def set_security_headers(response):
     return response
 
 
-def redact_tokens(text):
-    """Text with every reset or invitation link token replaced by [redacted]."""
-    return TOKEN_PATH.sub(r"\1[redacted]", text)
+def redact_tokens(text, *, pattern=TOKEN_PATH):
+    """Text with every reset, invitation or feed link token replaced by [redacted]."""
+    return pattern.sub(r"\1[redacted]", text)
 
 
 class RedactTokens(logging.Filter):
@@ -74,7 +77,7 @@ class RedactTokens(logging.Filter):
     def filter(self, record):
         """Rewrite the record's message in place; never drop it."""
         message = record.getMessage()
-        redacted = redact_tokens(message)
+        redacted = redact_tokens(message, pattern=LOG_TOKEN_PATH)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

@@ -129,25 +129,33 @@ def smtp_send(message, config, client=None):
         own.send_message(message)
 
 
-def deliver_email(email, *, now=None, client=None, suppressed=None):
-    """Send an unsent email and mark it sent; a no-op when it already went out or is held
-    for quiet hours, and a subscription email to a suppressed address is skipped for good.
-    A batch passes its open SMTP `client` and the `suppressed` check it made for all."""
-    now = now or utcnow()
+def send_now(email, *, now, client=None, suppressed=None):
+    """Send an email (a model or a row) if it is due and allowed; returns the columns to
+    store: none when it waits (already sent, or held for quiet hours), a skip for good when
+    a subscription email's address is suppressed, else what marks it sent. A batch passes
+    its open SMTP `client` and the `suppressed` check it made for all its emails."""
     if email.sent_at is not None or (email.send_after and email.send_after > now):
-        return False
+        return {}
     if email.list_id and (
         suppressed(email) if suppressed else is_suppressed(email.to_address, email.list_id)
     ):
-        email.sent_at, email.skipped = now, "suppressed"
-        return False
-    email.attempts += 1
+        return {"sent_at": now, "skipped": "suppressed"}
     config = current_app.config
     sender = config["MAIL_LIST_SENDER"] if email.list_id else config["MAIL_SENDER"]
     smtp_send(build_message(email, sender), config, client)
-    email.sent_at = now
-    email.last_error = ""
+    changes = {"sent_at": now, "attempts": email.attempts + 1, "last_error": ""}
     # Once delivered, the stored copy keeps no live link: a database leak opens nothing.
-    email.text_body = redact_tokens(email.text_body)
-    email.html_body = redact_tokens(email.html_body)
-    return True
+    # (A body without one is not written back: bulk mail stays a small update.)
+    for column in ("text_body", "html_body"):
+        redacted = redact_tokens(getattr(email, column))
+        if redacted != getattr(email, column):
+            changes[column] = redacted
+    return changes
+
+
+def deliver_email(email, *, now=None):
+    """Send one unsent email and mark it sent (see send_now); True when it went out."""
+    changes = send_now(email, now=now or utcnow())
+    for name, value in changes.items():
+        setattr(email, name, value)
+    return "attempts" in changes
