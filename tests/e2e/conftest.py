@@ -4,6 +4,7 @@ import mailbox
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +145,7 @@ def open_page(request, chromium_browser, auditor, live_server):
 
     yield open_
     report = getattr(request.node, "report_call", None)
+    _drain(request.getfixturevalue("app"))
     try:
         if report is not None and report.passed:
             for _, audited in opened:
@@ -154,6 +156,23 @@ def open_page(request, chromium_browser, auditor, live_server):
         for name, path in live_server.logs.items():
             # Shown by pytest only when the test fails.
             print(f"--- {name} log during this test ---\n{_read_from(path, log_sizes[name])}")
+
+
+def _drain(app, timeout=30.0):
+    """Wait until the live worker has no job queued or running: the pages' actions queue
+    mail (notifications), and on SQLite a job still writing would hold the write lock while
+    the next test empties the tables."""
+    from rq.registry import StartedJobRegistry
+
+    connection = app.extensions["redis"]
+    queues = app.config["RQ_QUEUES"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = sum(connection.llen(f"rq:queue:{name}") for name in queues)
+        running = sum(StartedJobRegistry(name, connection=connection).count for name in queues)
+        if not waiting and not running:
+            return
+        time.sleep(0.1)
 
 
 @pytest.fixture
