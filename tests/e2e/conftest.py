@@ -192,3 +192,15 @@ def _read_from(path, offset):
         handle.seek(offset)
         text = handle.read().decode(errors="replace")
     return text[-4000:]
+
+
+def pytest_collection_modifyitems(items):
+    """In this package, tests that do not use the live server run before it starts: its
+    worker would otherwise take the mail their own setup queues, and on SQLite hold the
+    write lock while it sends."""
+    here = Path(__file__).parent
+    positions = [i for i, item in enumerate(items) if here in Path(item.path).parents]
+    ours = [items[i] for i in positions]
+    ordered = sorted(ours, key=lambda item: "live_server" in item.fixturenames)
+    for position, item in zip(positions, ordered, strict=True):
+        items[position] = item
