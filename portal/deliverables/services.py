@@ -613,26 +613,34 @@ def answer_extension(request, actor, seat, accept, *, now=None):
         _audit(actor, "deliverable.extension_declined", deliverable, now=now)
         return request
     request.state = RequestState.accepted
-    old_due_at, deliverable.due_at = deliverable.due_at, request.new_due_at
+    _move_due(
+        deliverable,
+        actor,
+        request.new_due_at,
+        f"{name} accepted the new date: {title} is now due"
+        f" {request.new_due_at:%Y-%m-%d %H:%M} UTC.",
+        now=now,
+    )
+    return request
+
+
+def _move_due(deliverable, actor, new_due_at, text_md, *, now, **audit):
+    """Give a locked deliverable a new due time (a missed one is pending again), logged and
+    audited: an accepted extension request, or a mediation's decision."""
+    old_due_at, deliverable.due_at = deliverable.due_at, new_due_at
     deliverable.updated_at = now
     if deliverable.status is DeliverableStatus.missed:
         _set_status(deliverable, DeliverableStatus.pending, now)
-    _log(
-        deliverable,
-        f"{name} accepted the new date: {title} is now due"
-        f" {request.new_due_at:%Y-%m-%d %H:%M} UTC.",
-        actor=actor,
-        now=now,
-    )
+    _log(deliverable, text_md, actor=actor, now=now)
     _audit(
         actor,
         "deliverable.extended",
         deliverable,
         now=now,
         old_due_at=old_due_at,
-        new_due_at=request.new_due_at,
+        new_due_at=new_due_at,
+        **audit,
     )
-    return request
 
 
 def withdraw_extension(request, actor, seat, *, now=None):
@@ -767,24 +775,13 @@ def extend_by_decision(deliverable, actor, new_due_at, reason, *, now=None):
     request = _open_request(ExtensionRequest, deliverable)
     if request is not None:
         request.state, request.decided_at = RequestState.withdrawn, now
-    old_due_at, deliverable.due_at = deliverable.due_at, new_due_at
-    deliverable.updated_at = now
-    if deliverable.status is DeliverableStatus.missed:
-        _set_status(deliverable, DeliverableStatus.pending, now)
-    _log(
+    _move_due(
         deliverable,
+        actor,
+        new_due_at,
         f"{_title(deliverable)} is now due {new_due_at:%Y-%m-%d %H:%M} UTC, as the mediation"
         f" resolved:\n\n{quote_markdown(reason)}",
-        actor=actor,
         now=now,
-    )
-    _audit(
-        actor,
-        "deliverable.extended",
-        deliverable,
-        now=now,
-        old_due_at=old_due_at,
-        new_due_at=new_due_at,
         by="mediation",
     )
     return deliverable
