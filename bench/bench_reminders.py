@@ -33,12 +33,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
+from bench.harness import bench_redis_url, drop_database, recreate_database
 from portal import create_app
 from portal.accounts.models import AccountKind, Platform, User
 from portal.campaigns.models import Campaign
@@ -75,44 +76,6 @@ TIMEOUT = 1800
 # Databases and Redis ---------------------------------------------------------------------------
 
 
-def _admin_engine(url):
-    """An autocommit engine on the server's `postgres` database (to create and drop ours)."""
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def _recreate(url):
-    """Drop and create a bench database; False when PostgreSQL is unreachable."""
-    name = make_url(url).database
-    try:
-        engine = _admin_engine(url)
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
-    except Exception as error:  # any failure to reach the server: skip
-        print(f"bench_reminders: skipped, PostgreSQL unreachable at {url}: {error}")
-        return False
-    return True
-
-
-def _drop(url):
-    engine = _admin_engine(url)
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
-
-
-def _redis_url():
-    """REDIS_URL pointed at the bench's own database index, or None (embedded)."""
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme in ("redis", "rediss"):
-        return urlunsplit(parts._replace(path=f"/{os.environ.get('BENCH_REDIS_DB', '13')}"))
-    return url
-
-
 def _clear_redis(app):
     """Empty the bench's Redis: the whole database when it is ours (its own index, or the
     embedded server), else only the app's queues."""
@@ -135,7 +98,7 @@ def _make_app(url, folder):
         "testing",
         {
             "SQLALCHEMY_DATABASE_URI": url,
-            "REDIS_URL": _redis_url(),
+            "REDIS_URL": bench_redis_url("13"),
             "EMBEDDED_REDIS_PATH": str(Path(folder) / "redis.db"),
             "DEV_MAILDIR": str(Path(folder) / "dev-mail"),
         },
@@ -296,7 +259,7 @@ def _explain_candidates(app):
 def _reminder_case(url, folder, total, due):
     """Seed `total` deliverables with `due` in the window on a fresh database, then time the
     sweep; {seconds, sent, claims, rerun, plan, scans}."""
-    if not _recreate(url):
+    if not recreate_database(url, "bench_reminders"):
         return None
     app = _make_app(url, folder)
     try:
@@ -343,7 +306,7 @@ def _reminder_case(url, folder, total, due):
         }
     finally:
         _close_app(app)
-        _drop(url)
+        drop_database(url)
 
 
 # Digests ----------------------------------------------------------------------------------------
@@ -534,7 +497,7 @@ def _digest_case(url, folder):
     from portal.notifications.emails import build_message
     from tests.factories import free_port
 
-    if not _recreate(url):
+    if not recreate_database(url, "bench_reminders"):
         return None
     app = _make_app(url, folder)
     sink = None
@@ -603,7 +566,7 @@ def _digest_case(url, folder):
         if sink is not None:
             _stop(sink)
         _close_app(app)
-        _drop(url)
+        drop_database(url)
 
 
 # The run ----------------------------------------------------------------------------------------

@@ -19,12 +19,11 @@ import time
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit, urlunsplit
 
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select
 
+from bench.harness import bench_redis_url, drop_database, recreate_database
 from portal import create_app
 from portal.accounts.models import AccountKind as UserKind
 from portal.campaigns.models import Campaign
@@ -49,44 +48,6 @@ DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_money"
 MILESTONES = int(os.environ.get("BENCH_MILESTONES", "10000"))
 CONTRACTS = int(os.environ.get("BENCH_CONTRACTS", "500"))  # 20 milestones each
 WORKERS = 2
-
-
-def _admin_engine(url):
-    """An autocommit engine on the server's `postgres` database (to create and drop ours)."""
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def _recreate(url):
-    """Drop and create the bench database; False when PostgreSQL is unreachable."""
-    name = make_url(url).database
-    try:
-        engine = _admin_engine(url)
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
-    except Exception as error:  # any failure to reach the server: skip
-        print(f"bench_settlement: skipped, PostgreSQL unreachable at {url}: {error}")
-        return False
-    return True
-
-
-def _drop(url):
-    engine = _admin_engine(url)
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
-
-
-def _redis_url():
-    """REDIS_URL pointed at the bench's own database index, or None (embedded)."""
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme in ("redis", "rediss"):
-        return urlunsplit(parts._replace(path=f"/{os.environ.get('BENCH_REDIS_DB', '14')}"))
-    return url
 
 
 def seed(app):
@@ -255,7 +216,7 @@ def verify(app, provider_path, expected):
 def run():
     """Figures as (name, value, unit)."""
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    if not _recreate(url):
+    if not recreate_database(url, "bench_settlement"):
         return []
     with tempfile.TemporaryDirectory(prefix="duet-bench-money-") as folder:
         provider_path = str(Path(folder) / "provider.sqlite")
@@ -263,7 +224,7 @@ def run():
             "testing",
             {
                 "SQLALCHEMY_DATABASE_URI": url,
-                "REDIS_URL": _redis_url(),
+                "REDIS_URL": bench_redis_url("14"),
                 "EMBEDDED_REDIS_PATH": str(Path(folder) / "redis.db"),
                 "SANDBOX_PROVIDER_PATH": provider_path,
                 "ESCROW_SANDBOX_MODE": "succeed",
@@ -325,7 +286,7 @@ def run():
                 db.engine.dispose()
             if "embedded_redis" in app.extensions:
                 stop_embedded_redis(app.extensions["embedded_redis"], owner=True)
-            _drop(url)
+            drop_database(url)
     if problems:
         raise AssertionError("settlement bench broke the books: " + "; ".join(problems))
     print(
