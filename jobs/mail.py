@@ -2,10 +2,12 @@
 connection for bulk mail (digests) and for the sweep that catches anything left behind."""
 
 import smtplib
+from contextlib import contextmanager
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from portal.database import utcnow
 from portal.extensions import db
@@ -53,46 +55,73 @@ def deliver_emails(email_ids):
     db.session.commit()
     if not rows:
         return 0
-    sent, client = 0, smtp_connect(current_app.config)
-    try:
+    sent = 0
+    with _marking_connection() as connection, _smtp_client(current_app.config) as client:
         for row in rows:
-            _quick_commit()
             # One statement locks the row and checks it is still unsent (another job may have
             # sent it meanwhile): the lock holds until this email's commit.
-            locked = db.session.execute(
+            locked = connection.execute(
                 update(table)
                 .where(table.c.id == row.id, table.c.sent_at.is_(None))
                 .values(attempts=table.c.attempts)
                 .returning(table.c.id)
             ).first()
             if locked is None:
-                db.session.commit()
+                connection.commit()
                 continue
             try:
                 changes = send_now(row, now=utcnow(), client=client, suppressed=suppressed)
             except (smtplib.SMTPException, OSError) as error:
-                db.session.rollback()
+                connection.rollback()
                 _record_failure(row.id, error)
                 raise
             if changes:
-                db.session.execute(update(table).where(table.c.id == row.id).values(**changes))
-            db.session.commit()
+                connection.execute(update(table).where(table.c.id == row.id).values(**changes))
+            connection.commit()
             sent += "attempts" in changes
+    return sent
+
+
+@contextmanager
+def _marking_connection():
+    """A connection of the batch's own for its one-email commits. On PostgreSQL they do not
+    wait for the disk: a "sent" mark could be lost only if the database server itself
+    crashed within a fraction of a second, and the email would then go out twice, the same
+    at-least-once bargain as a worker dying between the SMTP server's answer and the mark
+    (decision 6). The setting is reset before the connection goes back to the pool."""
+    with db.engine.connect() as connection:
+        relaxed = connection.dialect.name == "postgresql"
+        if relaxed:
+            connection.exec_driver_sql("SET synchronous_commit = off")
+            connection.commit()
+        try:
+            yield connection
+        finally:
+            if relaxed:
+                _reset_commit_setting(connection)
+
+
+def _reset_commit_setting(connection):
+    """Back to the server's durable commits; a connection that cannot say so is dropped."""
+    try:
+        connection.rollback()
+        connection.exec_driver_sql("RESET synchronous_commit")
+        connection.commit()
+    except DBAPIError:
+        connection.invalidate()
+
+
+@contextmanager
+def _smtp_client(config):
+    """One open SMTP connection, closed politely (or not) at the end."""
+    client = smtp_connect(config)
+    try:
+        yield client
     finally:
         try:
             client.quit()
         except (smtplib.SMTPException, OSError):
             client.close()
-    return sent
-
-
-def _quick_commit():
-    """On PostgreSQL, this transaction's commit does not wait for the disk: a "sent" mark
-    could be lost only if the database server itself crashed within a fraction of a second,
-    and the email would then go out twice, the same at-least-once bargain as a worker dying
-    between the SMTP server's answer and the mark (decision 6)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def enqueue_deliveries(email_ids):

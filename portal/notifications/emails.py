@@ -2,9 +2,11 @@
 
 import smtplib
 import ssl
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
@@ -17,6 +19,9 @@ from portal.notifications.models import OutboundEmail
 from portal.queue import enqueue_after_commit
 from portal.security import redact_tokens
 
+#: headers stay on one line: a folded List-Unsubscribe would reach some readers with a
+#: leading space (lines stay far below SMTP's 998 characters)
+UNFOLDED = compat32.clone(max_line_length=0)
 # SMTP failures are retried with backoff; the sweep catches whatever is left.
 SEND_RETRY = Retry(max=3, interval=[30, 120, 600])
 
@@ -84,22 +89,40 @@ def queue_email(
 
 def build_message(email, sender):
     """The MIME message of an outbound email: text with an HTML alternative; a subscription
-    email also carries List-Id and one-click List-Unsubscribe (RFC 8058)."""
-    message = EmailMessage()
+    email also carries List-Id and one-click List-Unsubscribe (RFC 8058). Built with the
+    classic email API, which costs a third of the modern one: bulk mail builds thousands."""
+    text = MIMEText(email.text_body, "plain", "utf-8", policy=UNFOLDED)
+    if email.html_body:
+        message = MIMEMultipart("alternative", policy=UNFOLDED)
+        message.attach(text)
+        message.attach(MIMEText(email.html_body, "html", "utf-8", policy=UNFOLDED))
+    else:
+        message = text
     sender_name, sender_address = parseaddr(sender)
-    message["From"] = Address(display_name=one_line(sender_name), addr_spec=sender_address)
-    message["To"] = Address(display_name=one_line(email.to_name), addr_spec=email.to_address)
-    message["Subject"] = one_line(email.subject)
+    message["From"] = _address(sender_name, sender_address)
+    message["To"] = _address(email.to_name, email.to_address)
+    message["Subject"] = _header(email.subject)
     message["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
     if email.list_id:
         message["List-Id"] = list_id_header(email.list_id)
     if email.unsubscribe_url:
         message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(email.text_body)
-    if email.html_body:
-        message.add_alternative(email.html_body, subtype="html")
     return message
+
+
+def _header(value):
+    """A header value on one line, RFC 2047-encoded when it is not plain ASCII."""
+    value = one_line(value)
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _address(name, address):
+    """A "Name <address>" header value; the name on one line and encoded when needed. An
+    address with a line break or a control character is refused, never sent."""
+    if not address.isprintable():
+        raise ValueError(f"Not an email address: {address!r}")
+    return formataddr((one_line(name), address), charset="utf-8")
 
 
 def smtp_connect(config):
