@@ -9,6 +9,7 @@ from wtforms import (
     FormField,
     HiddenField,
     IntegerField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
@@ -19,7 +20,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 
 from portal.accounts.forms import plain_text, strip
 from portal.accounts.models import Platform
-from portal.contracts.models import DeliverableKind
+from portal.contracts.models import DeliverableKind, RenewalChoice
 from portal.contracts.services import MAX_COMMENT, MAX_LINES, MAX_TERMS
 from portal.contracts.terms import LineTerms, Terms
 from portal.money import CURRENCIES, AmountError, amount_input, parse_amount
@@ -262,3 +263,31 @@ class DeclineForm(FlaskForm):
             Length(max=MAX_COMMENT),
         ],
     )
+
+
+class RenewalDecisionForm(FlaskForm):
+    """The brand's renewal decision, with a comment the creator reads."""
+
+    decision = RadioField(
+        "Decision",
+        choices=[
+            SelectChoice(RenewalChoice.renew.value, "Renew as is: propose the next term now"),
+            SelectChoice(
+                RenewalChoice.renegotiate.value,
+                "Renegotiate: start a draft of the next term to edit",
+            ),
+            SelectChoice(RenewalChoice.lapse.value, "Let it lapse: it expires at its end"),
+        ],
+        validators=[InputRequired(message="Choose a decision.")],
+    )
+    comment = TextAreaField(
+        "Comment for the creator",
+        validators=[
+            InputRequired(message="Say why, for the creator: the comment is shown to them."),
+            Length(max=MAX_COMMENT),
+        ],
+    )
+
+
+class OptOutForm(FlaskForm):
+    """Opt out of the automatic renewal (the CSRF token is the whole form)."""

@@ -1,7 +1,7 @@
 """Contracts of a workroom: every version kept, accepted by both sides by hash."""
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -44,6 +44,8 @@ CONTRACT_TRANSITIONS = {
         ContractStatus.terminated,
         ContractStatus.expired,
     },
+    # A close-out settles the work an expired term left unfinished.
+    ContractStatus.expired: {ContractStatus.partially_completed},
 }
 
 
@@ -98,9 +100,12 @@ class Contract(db.Model):
     )
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: the contract this one renews (one next contract per contract: the chain of terms)
+    renews_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"), unique=True)
 
     workroom: Mapped[Workroom] = relationship()
     campaign: Mapped[Campaign] = relationship()
+    renews: Mapped["Contract | None"] = relationship(remote_side=[id])
     versions: Mapped[list["ContractVersion"]] = relationship(
         back_populates="contract", order_by="ContractVersion.number"
     )
@@ -115,6 +120,19 @@ class Contract(db.Model):
     def latest_version(self):
         """The newest version, whatever its state."""
         return self.versions[-1] if self.versions else None
+
+
+def renewal_dates(renewal_date, ends_on, renewal_notice_days):
+    """(renewal date, notice deadline) of a version's terms: the one definition pages,
+    the calendar, reminders, digests and the renewal sweeps use.
+
+    The renewal date is the one the terms name, else the last day of the term: a contract
+    without a renewal date comes up for renewal as it ends (a renewal's next term starts
+    the day after). The notice deadline is renewal_notice_days before the renewal date;
+    notice (an opt-out, a decision to let it lapse) counts through that whole day (UTC).
+    """
+    renews_on = renewal_date or ends_on
+    return renews_on, renews_on - timedelta(days=renewal_notice_days)
 
 
 class ContractVersion(db.Model):
@@ -160,6 +178,17 @@ class ContractVersion(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     contract: Mapped[Contract] = relationship(back_populates="versions")
+
+    @property
+    def renews_on(self):
+        """The renewal date (see renewal_dates)."""
+        return renewal_dates(self.renewal_date, self.ends_on, self.renewal_notice_days)[0]
+
+    @property
+    def notice_deadline(self):
+        """The last day to give notice (see renewal_dates)."""
+        return renewal_dates(self.renewal_date, self.ends_on, self.renewal_notice_days)[1]
+
     lines: Mapped[list["ContractLine"]] = relationship(
         order_by="ContractLine.position", cascade="all, delete-orphan"
     )
@@ -222,6 +251,49 @@ class ContractResponse(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     state: Mapped[VersionState] = mapped_column(enum_column(VersionState, "response_state"))
     comment: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class RenewalChoice(enum.Enum):
+    """What the brand decided about the next term of a contract."""
+
+    renew = "renew"  #: renew as is: the next contract is proposed to the creator at once
+    renegotiate = "renegotiate"  #: the next contract starts as a draft the brand edits
+    lapse = "lapse"  #: no next term: the contract expires at its end
+
+
+class RenewalDecision(db.Model):
+    """The brand's decision about renewing a contract, with a comment the creator reads.
+    Decisions are kept; the latest one counts."""
+
+    __tablename__ = "renewal_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    decision: Mapped[RenewalChoice] = mapped_column(enum_column(RenewalChoice, "renewal_choice"))
+    comment: Mapped[str] = mapped_column(String(2000), default="")
+    side: Mapped[Side] = mapped_column(enum_column(Side, "decision_side"), default=Side.brand)
+    decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: the contract the decision created (renew, renegotiate), if any
+    next_contract_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"))
+
+    decided_by: Mapped[User] = relationship()
+
+
+class AutoRenewOptOut(db.Model):
+    """One side's notice that an auto-renew contract must not renew, given before the
+    notice deadline."""
+
+    __tablename__ = "auto_renew_opt_outs"
+    __table_args__ = (UniqueConstraint("contract_id", "side"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    side: Mapped[Side] = mapped_column(enum_column(Side, "opt_out_side"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User] = relationship()

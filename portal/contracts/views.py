@@ -1,12 +1,21 @@
-"""Contract pages: propose, revise, accept or ask for changes, amend, compare versions."""
+"""Contract pages: propose, revise, accept or ask for changes, amend, compare versions,
+and the renewal pack with its decision and opt-out."""
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.campaigns.models import Campaign
-from portal.contracts import queries, services
-from portal.contracts.forms import AcceptForm, ContractForm, DeclineForm, form_data
-from portal.contracts.models import Contract, ContractStatus
+from portal.closeouts import queries as closeout_queries
+from portal.contracts import queries, renewals, services
+from portal.contracts.forms import (
+    AcceptForm,
+    ContractForm,
+    DeclineForm,
+    OptOutForm,
+    RenewalDecisionForm,
+    form_data,
+)
+from portal.contracts.models import Contract, ContractStatus, RenewalChoice
 from portal.contracts.terms import Terms
 from portal.errors import DomainError, InvalidState
 from portal.extensions import db
@@ -47,6 +56,7 @@ def _show(seat, contract, *, accept_form=None, decline_form=None, problem=None, 
         accept_form=accept_form or AcceptForm(formdata=None, sha256=sha),
         decline_form=decline_form or DeclineForm(formdata=None, sha256=sha),
         problem=problem,
+        closeout_panel=closeout_queries.panel(contract),
     )
 
 
@@ -221,3 +231,79 @@ def compare(contract_id):
         rows=queries.diff_versions(old, new),
         unified=queries.unified_diff(old, new),
     )
+
+
+# Renewals ---------------------------------------------------------------------------------
+
+
+def _renewal_page(seat, contract, *, form=None, problem=None, status=None):
+    """The renewal pack (or its actions block for htmx)."""
+    return render_page(
+        "contracts/renewal.html",
+        "renewal_actions",
+        form=form or RenewalDecisionForm(formdata=None),
+        status=status,
+        seat=seat,
+        workroom=seat.workroom,
+        contract=contract,
+        shown=contract.accepted_version or contract.latest_version,
+        pack=queries.renewal_pack(contract),
+        opt_out_form=OptOutForm(formdata=None),
+        problem=problem,
+    )
+
+
+@bp.route("/contracts/<int:contract_id>/renewal")
+@login_required
+def renewal(contract_id):
+    """The renewal pack: how the term went, its dates, auto-renewal and the decisions."""
+    seat, contract = _load(contract_id, page=True)
+    return _renewal_page(seat, contract)
+
+
+@bp.route("/contracts/<int:contract_id>/renewal/decide", methods=["POST"])
+@login_required
+def decide_renewal(contract_id):
+    """The brand decides: renew as is, renegotiate, or let the contract lapse."""
+    seat, contract = _load(contract_id, write=True)
+    if not seat.is_brand:
+        abort(403)
+    form = RenewalDecisionForm()
+    if form.validate_on_submit():
+        try:
+            decision = renewals.decide_renewal(
+                contract, current_user, seat, form.decision.data, form.comment.data
+            )
+        except DomainError as error:
+            db.session.rollback()
+            seat, contract = _load(contract_id, page=True)
+            return _renewal_page(
+                seat, contract, form=form, problem=str(error), status=error.status_code
+            )
+        db.session.commit()
+        flash("Decision recorded; the creator is told.", "success")
+        if decision.decision is RenewalChoice.renegotiate:
+            target = url_for("contracts.edit", contract_id=decision.next_contract_id)
+        else:
+            target = url_for("contracts.renewal", contract_id=contract_id)
+        return redirect(target, 303)
+    seat, contract = _load(contract_id, page=True)
+    return _renewal_page(seat, contract, form=form)
+
+
+@bp.route("/contracts/<int:contract_id>/renewal/opt-out", methods=["POST"])
+@login_required
+def opt_out(contract_id):
+    """A side opts out of the automatic renewal, before the notice deadline."""
+    seat, contract = _load(contract_id, write=True)
+    if not OptOutForm().validate_on_submit():
+        return _renewal_page(seat, contract, problem="Reload the page and try again.", status=422)
+    try:
+        renewals.opt_out_of_auto_renewal(contract, current_user, seat)
+    except DomainError as error:
+        db.session.rollback()
+        seat, contract = _load(contract_id, page=True)
+        return _renewal_page(seat, contract, problem=str(error), status=error.status_code)
+    db.session.commit()
+    flash("You opted out: the contract will not renew automatically.", "success")
+    return redirect(url_for("contracts.renewal", contract_id=contract_id), 303)

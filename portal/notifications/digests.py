@@ -417,7 +417,7 @@ def _renewals(user, clock, workrooms):
             .where(
                 ContractVersion.contract_id == Contract.id,
                 ContractVersion.state == VersionState.accepted,
-                ContractVersion.renewal_date >= clock.today,
+                func.coalesce(ContractVersion.renewal_date, ContractVersion.ends_on) >= clock.today,
             )
             .exists(),
         )
@@ -426,10 +426,9 @@ def _renewals(user, clock, workrooms):
     rows = []
     for contract in contracts:
         version = contract.accepted_version
-        if version is None or version.renewal_date is None:
+        if version is None:
             continue
-        renews = version.renewal_date
-        notice = renews - timedelta(days=version.renewal_notice_days)
+        renews, notice = version.renews_on, version.notice_deadline
         upcoming = [d for d in (notice, renews) if clock.today <= d <= end]
         if not upcoming:
             continue

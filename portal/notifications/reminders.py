@@ -15,10 +15,11 @@ reminders.warn_reviewers, with their own claim table.
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import null, select
+from sqlalchemy import func, null, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.contracts.models import Contract, ContractStatus, ContractVersion, VersionState
+from portal.contracts.queries import renewal_settled
 from portal.database import utcnow
 from portal.deliverables.models import Deliverable, DeliverableStatus, Revision, RevisionState
 from portal.escrow.models import Milestone, MilestoneStatus
@@ -153,6 +154,7 @@ def candidates(rule, now):
             Revision.state == RevisionState.in_review, Revision.submitted_at <= now - D
         )
     if rule.name == "renewal_notice":
+        renews_on = func.coalesce(ContractVersion.renewal_date, ContractVersion.ends_on)
         return (
             select(Contract.id, null())
             .join(ContractVersion, ContractVersion.contract_id == Contract.id)
@@ -160,10 +162,10 @@ def candidates(rule, now):
             .where(
                 Contract.status == ContractStatus.active,
                 ContractVersion.state == VersionState.accepted,
-                ContractVersion.renewal_date.is_not(None),
-                ContractVersion.renewal_date >= now.date(),
+                # the renewal date (the end of the term by default, see renewal_dates):
                 # notice deadlines within 90 days; the notice itself is at most a year
-                ContractVersion.renewal_date <= (now + 90 * D + 366 * D).date(),
+                renews_on >= now.date(),
+                renews_on <= (now + 90 * D + 366 * D).date(),
             )
         )
     if rule.name == "milestone_funding":
@@ -255,9 +257,11 @@ def _review_waiting(rule, revision, now):
 
 def _renewal_notice(rule, contract, now):
     version = contract.accepted_version
-    if contract.status is not ContractStatus.active or version is None or not version.renewal_date:
+    if contract.status is not ContractStatus.active or version is None:
         return 0
-    deadline_on = version.renewal_date - timedelta(days=version.renewal_notice_days)
+    if renewal_settled(contract):  # decided, or renewed: nobody owes notice any more
+        return 0
+    deadline_on = version.notice_deadline
     deadline = datetime.combine(deadline_on, time(0), tzinfo=UTC)
     workroom = contract.workroom
     what = "renews automatically" if version.auto_renew else "ends unless renewed"
@@ -266,7 +270,7 @@ def _renewal_notice(rule, contract, now):
         contract.id,
         deadline,
         [*side_members(workroom, Side.brand, writers_only=True), workroom.creator],
-        f"“{version.title}” {what} on {version.renewal_date:%d %b %Y}: notice is due by"
+        f"“{version.title}” {what} on {version.renews_on:%d %b %Y}: give notice by"
         f" {deadline_on:%d %b %Y}",
         f"/contracts/{contract.id}",
         workroom.id,

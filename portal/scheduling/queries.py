@@ -17,7 +17,13 @@ from sqlalchemy.orm import aliased
 
 from portal.accounts.models import AccountKind, Brand, BrandMembership, User
 from portal.campaigns.models import Campaign
-from portal.contracts.models import Contract, ContractStatus, ContractVersion, VersionState
+from portal.contracts.models import (
+    Contract,
+    ContractStatus,
+    ContractVersion,
+    VersionState,
+    renewal_dates,
+)
 from portal.deliverables.models import Deliverable, DeliverableStatus, Revision, RevisionState
 from portal.extensions import db
 from portal.scheduling.models import CalendarFeed
@@ -43,6 +49,7 @@ TONES = {
     "approved": "Approved",
     "waived": "Waived",
     "cancelled": "Cancelled",
+    "reassigned": "Reassigned",
     "contract": "Contract",
 }
 
@@ -281,9 +288,9 @@ _CONTRACT_SLUGS = {
 def _contract_dates(row):
     """(kind, date) of one contract's dated terms."""
     dates = [(EventKind.contract_starts, row.starts_on), (EventKind.contract_ends, row.ends_on)]
-    if row.status is ContractStatus.active and row.renewal_date is not None:
-        notice = row.renewal_date - timedelta(days=row.renewal_notice_days)
-        dates += [(EventKind.renewal, row.renewal_date), (EventKind.renewal_notice, notice)]
+    if row.status is ContractStatus.active:
+        renews, notice = renewal_dates(row.renewal_date, row.ends_on, row.renewal_notice_days)
+        dates += [(EventKind.renewal, renews), (EventKind.renewal_notice, notice)]
     return dates
 
 
@@ -318,7 +325,8 @@ def contract_events(workrooms, window, filters):
         or_(
             ContractVersion.starts_on.between(window.first, window.last),
             ContractVersion.ends_on.between(window.first, window.last),
-            ContractVersion.renewal_date >= window.first,  # its notice deadline comes earlier
+            # the renewal date (the end by default); its notice deadline comes earlier
+            func.coalesce(ContractVersion.renewal_date, ContractVersion.ends_on) >= window.first,
         ),
     )
     return [

@@ -46,7 +46,9 @@ def test_the_ladder_takes_the_latest_threshold_crossed():
 def test_a_deadline_reminds_the_creator_once_per_threshold(app, case, app_ctx):
     cast = Actors(case)
     due = cast.video.due_at
-    assert sweep_reminders(now=due - timedelta(days=8)) == 0
+    # Only the renewal ladder (the term ends 31 May: notice by 1 May, 60 days ahead) for
+    # the owner and the creator; no deadline yet.
+    assert sweep_reminders(now=due - timedelta(days=8)) == 2
     assert sweep_reminders(now=due - timedelta(days=6)) == 1
     assert sweep_reminders(now=due - timedelta(days=5)) == 0  # the same threshold
     assert sweep_reminders(now=due - timedelta(days=2)) == 1
@@ -89,7 +91,8 @@ def test_reviews_waiting_remind_the_brand_daily(app, case, app_ctx):
         cast.story, cast.creator, cast.maker, "Story", now=NOW
     )
     db.session.commit()
-    assert sweep_reminders(now=NOW + timedelta(hours=25)) == 1  # the owner (viewer: no)
+    # The owner (viewer: no), plus the renewal ladder's 60-day step for owner and creator.
+    assert sweep_reminders(now=NOW + timedelta(hours=25)) == 3
     assert sweep_reminders(now=NOW + timedelta(hours=30)) == 0
     assert sweep_reminders(now=NOW + timedelta(days=2, hours=1)) == 1
     assert any("waited 2 days for your review" in t for t in titles(cast.owner))
@@ -110,5 +113,6 @@ def test_two_workers_sweeping_at_once_send_each_reminder_once(app, case, run_wor
     for worker in workers:
         worker.join()
     with app.app_context():
-        assert db.session.scalar(select(func.count(ReminderClaim.id))) == 1
+        due = select(func.count(ReminderClaim.id)).where(ReminderClaim.rule == "deliverable_due")
+        assert db.session.scalar(due) == 1
         assert len(due_titles(Actors(case).creator)) == 1
