@@ -35,6 +35,7 @@ class DeliverableStatus(enum.Enum):
     missed = "missed"  #: past due plus the grace period with nothing approved
     waived = "waived"  #: the brand released the creator from it
     cancelled = "cancelled"  #: dropped from the contract
+    reassigned = "reassigned"  #: marked for reassignment to another creator (a close-out or exit)
 
 
 DELIVERABLE_TRANSITIONS = {
@@ -43,6 +44,7 @@ DELIVERABLE_TRANSITIONS = {
         DeliverableStatus.missed,
         DeliverableStatus.waived,
         DeliverableStatus.cancelled,
+        DeliverableStatus.reassigned,
     },
     DeliverableStatus.submitted: {
         DeliverableStatus.approved,
@@ -53,11 +55,13 @@ DELIVERABLE_TRANSITIONS = {
         DeliverableStatus.missed,
         DeliverableStatus.waived,
         DeliverableStatus.cancelled,
+        DeliverableStatus.reassigned,
     },
     DeliverableStatus.missed: {
         DeliverableStatus.pending,
         DeliverableStatus.waived,
         DeliverableStatus.cancelled,
+        DeliverableStatus.reassigned,
     },
 }
 
@@ -67,7 +71,12 @@ OPEN_STATUSES = frozenset(
 )
 #: states that end a deliverable's lifecycle
 FINAL_STATUSES = frozenset(
-    {DeliverableStatus.approved, DeliverableStatus.waived, DeliverableStatus.cancelled}
+    {
+        DeliverableStatus.approved,
+        DeliverableStatus.waived,
+        DeliverableStatus.cancelled,
+        DeliverableStatus.reassigned,
+    }
 )
 
 
@@ -155,7 +164,7 @@ class Deliverable(db.Model):
 
     @property
     def is_final(self):
-        """Approved, waived or cancelled: nothing more happens to it."""
+        """Approved, waived, cancelled or reassigned: nothing more happens to it."""
         return self.status in FINAL_STATUSES
 
 

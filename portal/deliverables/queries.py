@@ -32,6 +32,7 @@ STATUS_ORDER = [
     DeliverableStatus.approved,
     DeliverableStatus.waived,
     DeliverableStatus.cancelled,
+    DeliverableStatus.reassigned,
 ]
 
 

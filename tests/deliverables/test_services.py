@@ -192,6 +192,8 @@ def bring_to(ctx, status):
         services.waive_deliverable(ctx.first, ctx.owner, ctx.brand, "Season over.")
     if status is S.cancelled:
         services.cancel_deliverable(ctx.first, ctx.owner, ctx.brand, "Dropped.")
+    if status is S.reassigned:
+        services.end_by_decision(ctx.first, ctx.owner, S.reassigned, "Another creator.")
     assert ctx.first.status is status
 
 
@@ -211,6 +213,9 @@ ACTIONS = {
     "waive": lambda ctx: services.waive_deliverable(ctx.first, ctx.owner, ctx.brand, "Why not."),
     "cancel": lambda ctx: services.cancel_deliverable(ctx.first, ctx.owner, ctx.brand, "Gone."),
     "extend": extend,
+    "reassign": lambda ctx: services.end_by_decision(
+        ctx.first, ctx.owner, S.reassigned, "Another creator takes it."
+    ),
     "go_live": lambda ctx: services.record_go_live(
         ctx.first, ctx.creator, ctx.maker, "https://example.com/live", date(2030, 3, 21)
     ),
@@ -228,6 +233,9 @@ ALLOWED = {
     (S.pending, "cancel"): S.cancelled,
     (S.changes_requested, "cancel"): S.cancelled,
     (S.missed, "cancel"): S.cancelled,
+    (S.pending, "reassign"): S.reassigned,
+    (S.changes_requested, "reassign"): S.reassigned,
+    (S.missed, "reassign"): S.reassigned,
     (S.pending, "extend"): S.pending,
     (S.submitted, "extend"): S.submitted,
     (S.changes_requested, "extend"): S.changes_requested,
