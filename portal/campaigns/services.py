@@ -16,6 +16,7 @@ from portal.campaigns.models import (
 )
 from portal.database import utcnow
 from portal.errors import InvalidState, NotAllowed
+from portal.exits import services as exit_services
 from portal.extensions import db
 from portal.markup import render_markdown
 from portal.money import CURRENCIES
@@ -388,6 +389,8 @@ def accept_invitation(invitation, actor, *, now=None):
         data={"campaign_id": campaign.id, "workroom_id": workroom.id},
         now=now,
     )
+    # An invitation sent from an exit carries the remaining work over to the new creator.
+    exit_services.replacement_accepted(invitation, workroom, actor, now=now)
     return workroom
 
 

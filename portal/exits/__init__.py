@@ -1,0 +1,1 @@
+"""Exits: contracts ended before their term, the replacement creator and the post-exit analysis."""
