@@ -1,6 +1,7 @@
 import logging
 import re
 import warnings
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -129,7 +130,7 @@ def run_migrations_online():
     skipped_indexes = indexes_of_other_backends(connectable.dialect.name)
     filters = {"include_name": include_name, "include_object": object_filter(skipped_indexes)}
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, sqlite_foreign_keys_off(connection):
         context.configure(
             connection=connection, target_metadata=get_metadata(), **{**filters, **conf_args}
         )
@@ -142,7 +143,35 @@ def run_migrations_online():
                     "ignore", message=f".*expression-based index {re.escape(repr(name))}"
                 )
             context.run_migrations()
+            check_sqlite_foreign_keys(connection)
 
+
+@contextmanager
+def sqlite_foreign_keys_off(connection):
+    """SQLite changes a table by rebuilding it, and dropping the old copy of a table others
+    reference fails while foreign keys are enforced (even deferred). As SQLite's own
+    procedure for schema changes says, enforcement is off while migrations run, and every
+    foreign key is checked before they commit (check_sqlite_foreign_keys)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    # Only outside a transaction, so on the driver's connection (SQLAlchemy's would BEGIN).
+    driver = connection.connection.dbapi_connection
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def check_sqlite_foreign_keys(connection):
+    """Fail the upgrade if it left a row pointing nowhere (SQLite, see above)."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"Foreign keys broken by the migration: {broken[:5]}")
 
 if context.is_offline_mode():
     run_migrations_offline()

@@ -236,3 +236,38 @@ def test_app_built_for_development_has_debug_off_even_with_flask_debug_set(
 def test_unknown_environment_name_is_refused():
     with pytest.raises(ConfigError):
         load_config("staging", env={})
+
+
+# The contract-lifecycle migrations rebuild tables other tables point at (on SQLite) -----------
+
+BEFORE_LIFECYCLE = "268b1061f3f7"
+
+
+def test_lifecycle_migrations_carry_a_database_with_contracts_down_and_up(app):
+    from tests.contracts.conftest import seed_pair
+    from tests.deliverables.conftest import activate
+
+    pair = seed_pair(app)
+    with app.app_context():
+        activate(pair)
+        counts = row_counts(("contracts", "deliverables", "messages", "audit_events"))
+        db.session.remove()
+        try:
+            downgrade(revision=BEFORE_LIFECYCLE)
+            assert row_counts(("contracts", "deliverables")) == {
+                k: counts[k] for k in ("contracts", "deliverables")
+            }
+        finally:
+            upgrade()
+        assert database_revision() == head_revision()
+        assert row_counts(counts) == counts
+        if db.engine.dialect.name == "sqlite":
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def row_counts(tables):
+    """{table: rows} in the current database."""
+    with db.engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
