@@ -64,11 +64,14 @@ def _register_models():
     from portal import audit as _audit  # noqa: F401
     from portal.accounts import models as _accounts  # noqa: F401
     from portal.campaigns import models as _campaigns  # noqa: F401
+    from portal.closeouts import models as _closeouts  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
     from portal.deliverables import models as _deliverables  # noqa: F401
     from portal.escrow import models as _escrow  # noqa: F401
+    from portal.exits import models as _exits  # noqa: F401
     from portal.mediation import models as _mediation  # noqa: F401
     from portal.notifications import models as _notifications  # noqa: F401
+    from portal.reports import models as _reports  # noqa: F401
     from portal.scheduling import models as _scheduling  # noqa: F401
     from portal.workrooms import models as _workrooms  # noqa: F401
 
@@ -79,14 +82,17 @@ def _register_blueprints(app):
     from portal.accounts.views import bp as accounts_bp
     from portal.admin.views import bp as admin_bp
     from portal.campaigns.views import bp as campaigns_bp
+    from portal.closeouts.views import bp as closeouts_bp
     from portal.contracts.views import bp as contracts_bp
     from portal.dashboard.views import bp as dashboard_bp
     from portal.deliverables.views import bp as deliverables_bp
     from portal.escrow.views import bp as escrow_bp
+    from portal.exits.views import bp as exits_bp
     from portal.health.views import bp as health_bp
     from portal.mediation.views import bp as mediation_bp
     from portal.notifications.list_views import bp as mail_lists_bp
     from portal.notifications.views import bp as notifications_bp
+    from portal.reports.views import bp as reports_bp
     from portal.scheduling.views import bp as scheduling_bp
     from portal.workrooms.views import bp as workrooms_bp
 
@@ -104,6 +110,9 @@ def _register_blueprints(app):
         mail_lists_bp,
         campaigns_bp,
         scheduling_bp,
+        closeouts_bp,
+        exits_bp,
+        reports_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -143,7 +152,9 @@ def _register_template_helpers(app):
 def _register_commands(app):
     """flask seed-demo and friends."""
     from portal.audit import verify_audit_command
+    from portal.backup import backup_cli
     from portal.demo import seed_demo_command
 
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(verify_audit_command)
+    app.cli.add_command(backup_cli)

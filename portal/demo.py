@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
+from portal import demo_lifecycle as lifecycle
 from portal.accounts import services
 from portal.accounts.models import (
     AccountKind,
@@ -48,6 +49,9 @@ DEMO_LOGINS = [
     ("manager@example.com", "brand manager, Northwind Outdoors"),
     ("creator@example.com", "creator (Instagram, TikTok; outdoor, travel)"),
     ("creator2@example.com", "creator (YouTube; cooking)"),
+    ("creator3@example.com", "creator in a renewal window (Instagram; outdoor)"),
+    ("creator4@example.com", "creator who exited mid-campaign (Instagram; climbing)"),
+    ("creator5@example.com", "creator taking over the exited work (Instagram; outdoor)"),
     ("mediator@example.com", "mediator"),
     ("admin@example.com", "admin"),
 ]
@@ -766,8 +770,6 @@ def _played_in_order(steps):
 
 def _dev_contract(campaign, workroom, owner, *, now):
     """A proposal waiting on the creator."""
-    if contracts_of(workroom):
-        return
     due_on = now.date() + timedelta(days=70)
     lines = [
         ("Camp stove recipe video", DeliverableKind.video, Platform.youtube, due_on, 250_000),
@@ -805,6 +807,47 @@ def _mood_board_png():
     buffer = BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _lifecycle_creators():
+    """Rae (renewal window), Sam (exited) and Lee (took over Sam's work)."""
+    rae = _creator(
+        "creator3@example.com",
+        "Rae Kim",
+        "America/Vancouver",
+        display_name="Rae Outdoors",
+        bio="Ridge walks, golden hours and honest gear notes.",
+        audience_size=126_000,
+        currency="USD",
+        handles={Platform.instagram: "rae.outdoors"},
+        niches=["outdoor", "hiking"],
+        rates={RateKind.reel: 150_000},
+    )
+    sam = _creator(
+        "creator4@example.com",
+        "Sam Rivera",
+        "America/Denver",
+        display_name="Sam Climbs",
+        bio="Crags, approaches and long days on rock.",
+        audience_size=141_000,
+        currency="USD",
+        handles={Platform.instagram: "samclimbs", Platform.tiktok: "sam.climbs"},
+        niches=["outdoor", "climbing"],
+        rates={RateKind.reel: 150_000, RateKind.story: 50_000},
+    )
+    lee = _creator(
+        "creator5@example.com",
+        "Lee Park",
+        "Europe/Berlin",
+        display_name="Lee on Trails",
+        bio="Alpine trails and the gear that survives them.",
+        audience_size=98_000,
+        currency="USD",
+        handles={Platform.instagram: "leeontrails"},
+        niches=["outdoor", "climbing"],
+        rates={RateKind.reel: 140_000, RateKind.post: 80_000},
+    )
+    return rae, sam, lee
 
 
 def seed_demo():
@@ -860,13 +903,19 @@ def seed_demo():
         _read_older_notifications(utcnow() - timedelta(hours=12))
     dev_room = open_workroom(brand, dev, owner)
     if dev_room.last_message_seq <= 1:
+        lifecycle.partial_completion_story(campaign, owner, dev, now=utcnow())
         post_message(
             seat_of(dev, dev_room),
             dev,
             "Hi Northwind! Happy to talk about recipes with your camping stove line.",
             now=utcnow() - timedelta(hours=1),
         )
-    _dev_contract(campaign, dev_room, owner, now=utcnow() - timedelta(minutes=30))
+        _dev_contract(campaign, dev_room, owner, now=utcnow() - timedelta(minutes=30))
+    rae, sam, lee = _lifecycle_creators()
+    db.session.flush()
+    lifecycle.renewal_story(brand, owner, rae, now=utcnow())
+    _joined(campaign, owner, sam, now=month_ago + timedelta(days=1))
+    lifecycle.exit_story(campaign, owner, sam, lee, now=utcnow())
     _user("admin@example.com", "Ada Admin", AccountKind.admin, "UTC")
     db.session.commit()
 

@@ -76,6 +76,7 @@ SEES_EVERY_BRAND = {
         "contracts.show",
         "contracts.version",
         "contracts.compare",
+        "contracts.renewal",
         "deliverables.index",
         "deliverables.show",
         "deliverables.compare",
@@ -84,6 +85,15 @@ SEES_EVERY_BRAND = {
         "mediation.index",
         "mediation.show",
         "notifications.mute",
+        "closeouts.show",
+        "reports.contract",
+        "reports.contract_csv",
+        "reports.campaign",
+        "reports.campaign_csv",
+        "reports.creator",
+        "reports.creator_csv",
+        "reports.results",
+        "exits.show",
     )
 }
 
@@ -130,6 +140,11 @@ ACCESS = {
     "contracts.edit": WORKROOM_WRITERS,
     "contracts.accept": WORKROOM_WRITERS,  # the brand accepts a creator's amendment
     "contracts.decline": WORKROOM_WRITERS,
+    # Renewals: both sides read the pack; the brand's owners and managers decide; either
+    # side opts out of auto-renewal (on the proposed sample contract: 409, not active).
+    "contracts.renewal": WORKROOM_READERS,
+    "contracts.decide_renewal": CAMPAIGN_WRITERS,
+    "contracts.opt_out": WORKROOM_WRITERS,
     # Deliverables: the sample has revision 1 in review, an extension request the creator
     # asked for and an extra round the brand asked for.
     "deliverables.index": WORKROOM_READERS,
@@ -204,7 +219,36 @@ ACCESS = {
     "notifications.open_one": frozenset({"brand_owner"}),
     "notifications.preferences": SIGNED_IN,
     "notifications.mute": WORKROOM_READERS,
+    # Close-outs: the sample was proposed by the brand, so the creator accepts (the brand
+    # gets 409: already accepted) and only the brand's owners and managers withdraw it.
+    "closeouts.new": WORKROOM_WRITERS,
+    "closeouts.show": WORKROOM_READERS,
+    "closeouts.accept": WORKROOM_WRITERS,
+    "closeouts.escalate": WORKROOM_WRITERS,
+    "closeouts.withdraw": CAMPAIGN_WRITERS,
     "mail_lists.unsubscribe": PUBLIC,  # the signed token in the address is the credential
+    # Reports: both sides read a contract's; brand members their campaigns' and those of the
+    # creators their brands work with; a creator their own; admins every one. Owners and
+    # managers import results; the creator types them for their own live deliverables.
+    "reports.contract": WORKROOM_READERS,
+    "reports.contract_csv": WORKROOM_READERS,
+    "reports.campaign": BRAND_MEMBERS | ADMIN,
+    "reports.campaign_csv": BRAND_MEMBERS | ADMIN,
+    "reports.creator": BRAND_MEMBERS | {"creator", "admin"},
+    "reports.creator_csv": BRAND_MEMBERS | {"creator", "admin"},
+    "reports.import_contract": CAMPAIGN_WRITERS,
+    "reports.import_campaign": CAMPAIGN_WRITERS,
+    "reports.template_contract": CAMPAIGN_WRITERS,
+    "reports.template_campaign": CAMPAIGN_WRITERS,
+    "reports.results": {"GET": WORKROOM_READERS, "POST": frozenset({"creator"})},
+    # Exits: either side ends a contract and settles early; both read the exit; only the
+    # brand's owners and managers replace the creator and write the analysis.
+    "exits.new": WORKROOM_WRITERS,
+    "exits.show": WORKROOM_READERS,
+    "exits.settle": WORKROOM_WRITERS,
+    "exits.invite": CAMPAIGN_WRITERS,
+    "exits.analysis": CAMPAIGN_WRITERS,
+    "exits.report": BRAND_MEMBERS,
 }
 # Flask's own file route: public by nature, checked in test_headers. The mail provider's
 # webhook answers machines that sign their requests (tests/notifications, E-7).
@@ -263,6 +307,12 @@ class World:
     notification_a: int = 0  # the brand owner's
     notification_b: int = 0  # brand B's owner's
     unsubscribe_token: str = ""  # the creator's, for the digest
+    renewal_a: int = 0  # seed_renewal's active auto-renew contract in workroom A
+    closeouts_a: dict = None  # seed_closeout's ids in workroom A
+    closeouts_b: dict = None
+    results_a: dict = None  # seed_results' ids in workroom A
+    exit_a: int = 0  # seed_exit's exit in workroom A, in its notice period
+    exit_b: int = 0
 
 
 def seed_workroom(brand, creator, text):
@@ -280,7 +330,7 @@ def seed_attachment(message, author, name, text):
     return workroom_services.attach_files(message, [upload], author)[0]
 
 
-def seed_contract(workroom, owner, title, lines=1):
+def seed_contract(workroom, owner, title, lines=1, **settings):
     """A contract the brand proposed in a workroom, under a new campaign of the brand."""
     campaign = Campaign(
         brand_id=workroom.brand_id,
@@ -304,8 +354,18 @@ def seed_contract(workroom, owner, title, lines=1):
             )
             for n in range(1, lines + 1)
         ),
+        **settings,
     )
     return contract_services.create_contract(seat_of(owner, workroom), owner, campaign, terms)
+
+
+def seed_renewal(workroom, owner, creator):
+    """An active auto-renew contract (nobody opted out yet): the renewal pages' writes."""
+    contract = seed_contract(workroom, owner, "Renewing Trails", auto_renew=True)
+    contract_services.accept_version(
+        contract, creator, seat_of(creator, workroom), contract.latest_version.sha256
+    )
+    return contract.id
 
 
 def seed_deliverables(workroom, owner, creator, title):
@@ -417,6 +477,51 @@ def seed_waiting_ticket(workroom, owner, creator):
     return waiting.id
 
 
+def seed_exit(workroom, owner, creator, title):
+    """An exit in its notice period, started by the brand, of a one-line contract the
+    creator accepted under an active campaign (so a replacement can be invited)."""
+    from portal.campaigns.models import CampaignStatus
+    from portal.exits import services as exit_services
+
+    contract = seed_contract(workroom, owner, title)
+    contract.campaign.status = CampaignStatus.active
+    contract_services.accept_version(
+        contract, creator, seat_of(creator, workroom), contract.latest_version.sha256
+    )
+    exit = exit_services.start_exit(contract, owner, seat_of(owner, workroom), "conflict")
+    return exit.id
+
+
+def seed_results(workroom, creator, deliverables):
+    """The approved deliverable of seed_deliverables went live (on a past day, so results
+    can be recorded for it); its contract and campaign take results imports."""
+    approved = db.session.get(Deliverable, deliverables["approved"])
+    creator_seat = seat_of(creator, workroom)
+    url = "https://example.com/live"
+    deliverable_services.record_go_live(approved, creator, creator_seat, url, date(2024, 1, 10))
+    db.session.flush()
+    return {
+        "live": approved.id,
+        "contract": approved.contract_id,
+        "campaign": approved.contract.campaign_id,
+    }
+
+
+def seed_closeout(workroom, owner, creator, title):
+    """A close-out the brand proposed on another active (two-line) contract of the
+    workroom, waiting on the creator."""
+    from portal.closeouts import services as closeout_services
+
+    contract = seed_contract(workroom, owner, title, lines=2)
+    contract_services.accept_version(
+        contract, creator, seat_of(creator, workroom), contract.latest_version.sha256
+    )
+    closeout = closeout_services.propose_closeout(
+        contract, owner, seat_of(owner, workroom), "The season ended early."
+    )
+    return {"closeout": closeout.id, "contract": contract.id}
+
+
 def build_world(app, maildir):
     """Seed the world: brand A (owner, manager, viewer), brand B (owner), staff, creators."""
     with app.app_context():
@@ -459,6 +564,7 @@ def build_world(app, maildir):
         deliverables_a = seed_deliverables(workroom_a, owner, people["creator"], "Trail video")
         deliverables_b = seed_deliverables(workroom_b, owner_b, target, "Zebra secret deliverable")
         milestones_a = seed_milestones(workroom_a, owner, deliverables_a, "Trail milestone")
+        results_a = seed_results(workroom_a, people["creator"], deliverables_a)
         milestones_b = seed_milestones(
             workroom_b, owner_b, deliverables_b, "Zebra secret milestone"
         )
@@ -466,6 +572,11 @@ def build_world(app, maildir):
             workroom_a, owner, people["creator"], people["mediator"], deliverables_a, "Brief"
         )
         tickets_a["waiting"] = seed_waiting_ticket(workroom_a, owner, people["creator"])
+        renewal_a = seed_renewal(workroom_a, owner, people["creator"])
+        closeouts_a = seed_closeout(workroom_a, owner, people["creator"], "Trail close-out")
+        closeouts_b = seed_closeout(workroom_b, owner_b, target, "Zebra secret close-out")
+        exit_a = seed_exit(workroom_a, owner, people["creator"], "Trail exit")
+        exit_b = seed_exit(workroom_b, owner_b, target, "Zebra secret exit")
         tickets_b = seed_ticket(
             workroom_b,
             owner_b,
@@ -525,11 +636,19 @@ def build_world(app, maildir):
             notification_a=notification_a,
             notification_b=notification_b,
             unsubscribe_token=token,
+            renewal_a=renewal_a,
+            closeouts_a=closeouts_a,
+            closeouts_b=closeouts_b,
+            results_a=results_a,
+            exit_a=exit_a,
+            exit_b=exit_b,
             secrets=(
                 "Zebra secret review",
                 "Zebra secret deliverable",
                 "Zebra secret milestone",
                 "Zebra secret contract",
+                "Zebra secret close-out",
+                "Zebra secret exit",
                 "Zebra secret plan",
                 "Zebra secret file",
                 "zebra-secret.txt",
@@ -601,6 +720,14 @@ SAMPLES = {
     "bundle_id": lambda w: {"own": w.tickets_a["bundle"], "other brand": w.tickets_b["bundle"]},
     ("escrow.new", "contract_id"): lambda w: milestone_contracts(w),
     ("escrow.fund_contract", "contract_id"): lambda w: milestone_contracts(w),
+    "closeout_id": lambda w: {
+        "own": w.closeouts_a["closeout"],
+        "other brand": w.closeouts_b["closeout"],
+    },
+    ("closeouts.new", "contract_id"): lambda w: milestone_contracts(w),  # active, none open
+    "creator_id": lambda w: {"own": w.users["creator"].id, "other brand": w.target_id},
+    "exit_id": lambda w: {"own": w.exit_a, "other brand": w.exit_b},
+    ("exits.new", "contract_id"): lambda w: milestone_contracts(w),  # active, not ending
 }
 
 

@@ -5,6 +5,7 @@ The walks iterate `app.url_map`; a write route without an entry in `CSRF_CASES` 
 """
 
 import ast
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,12 @@ class Case:
 def deliverable_path(w, key, action):
     """The path of an action on one of workroom A's seeded deliverables."""
     return f"/workrooms/{w.workroom_a}/deliverables/{w.deliverables_a[key]}/{action}"
+
+
+def results_csv(w):
+    """A results file for workroom A's live deliverable, as a form upload."""
+    data = f"deliverable_id,measured_on,impressions\n{w.results_a['live']},2024-02-01,900\n"
+    return (io.BytesIO(data.encode()), "results.csv")
 
 
 # Writes that carry their own credential instead of a session's CSRF token.
@@ -149,6 +156,14 @@ CSRF_CASES = {
         "creator",
         lambda w: f"/contracts/{w.contract_a}/decline",
         lambda w: {"sha256": w.contract_a_sha, "comment": "One more story, please."},
+    ),
+    "contracts.decide_renewal": Case(
+        "brand_owner",
+        lambda w: f"/contracts/{w.renewal_a}/renewal/decide",
+        lambda w: {"decision": "lapse", "comment": "Budget moves to autumn."},
+    ),
+    "contracts.opt_out": Case(
+        "creator", lambda w: f"/contracts/{w.renewal_a}/renewal/opt-out", lambda w: {}
     ),
     "deliverables.submit": Case(
         "creator",
@@ -337,6 +352,53 @@ CSRF_CASES = {
     ),
     "scheduling.feed_address": Case(
         "creator", lambda w: "/calendar/feed", lambda w: {"regenerate": "x"}
+    ),
+    "closeouts.new": Case(
+        "creator",
+        lambda w: f"/contracts/{w.milestones_a['contract']}/closeout",
+        lambda w: {"reason": "Moving on."},
+    ),
+    "closeouts.accept": Case(
+        "creator", lambda w: f"/closeouts/{w.closeouts_a['closeout']}/accept", lambda w: {}
+    ),
+    "closeouts.escalate": Case(
+        "creator",
+        lambda w: f"/closeouts/{w.closeouts_a['closeout']}/escalate",
+        lambda w: {"reason": "The kill fee is too low."},
+    ),
+    "closeouts.withdraw": Case(
+        "brand_owner", lambda w: f"/closeouts/{w.closeouts_a['closeout']}/withdraw", lambda w: {}
+    ),
+    "reports.results": Case(
+        "creator",
+        lambda w: deliverable_path(w, "approved", "results"),
+        lambda w: {"measured_on": "2024-02-01", "impressions": "1200", "likes": "40"},
+    ),
+    "reports.import_contract": Case(
+        "brand_owner",
+        lambda w: f"/contracts/{w.results_a['contract']}/results/import",
+        lambda w: {"file": results_csv(w)},
+    ),
+    "reports.import_campaign": Case(
+        "brand_owner",
+        lambda w: f"/campaigns/{w.results_a['campaign']}/results/import",
+        lambda w: {"file": results_csv(w)},
+    ),
+    "exits.new": Case(
+        "creator",
+        lambda w: f"/contracts/{w.milestones_a['contract']}/exit",
+        lambda w: {"reason": "creator_withdraws", "comment": "Moving on."},
+    ),
+    "exits.settle": Case("creator", lambda w: f"/exits/{w.exit_a}/settle", lambda w: {}),
+    "exits.invite": Case(
+        "brand_owner",
+        lambda w: f"/exits/{w.exit_a}/invite",
+        lambda w: {"creator_id": str(w.target_id)},
+    ),
+    "exits.analysis": Case(
+        "brand_owner",
+        lambda w: f"/exits/{w.exit_a}/analysis",
+        lambda w: {"reason": "conflict", "factors": "communication", "prevention": "Talk."},
     ),
 }
 
