@@ -21,7 +21,7 @@ from portal.contracts.models import (
 from portal.contracts.terms import Terms, terms_text
 from portal.database import utcnow
 from portal.extensions import db
-from portal.reports.facts import facts_of
+from portal.reports.queries import build_report, one_contract
 from portal.textdiff import diff_lines, unified
 from portal.workrooms.models import Side
 
@@ -195,6 +195,7 @@ class RenewalPack:
     contract: Contract
     version: ContractVersion | None  #: the terms in force (None before any acceptance)
     facts: object  #: portal.reports.facts.ContractFacts
+    figures: object  #: portal.reports.queries.Figures: results, engagements, costs
     today: date  #: the UTC date the pack was built on
     decisions: list  #: newest first; the first one counts
     opt_outs: list
@@ -246,10 +247,12 @@ class RenewalPack:
 def renewal_pack(contract, *, now=None):
     """The renewal pack of a contract, in a fixed number of queries."""
     now = now or utcnow()
+    (report,) = build_report(one_contract(contract), now=now).contracts
     return RenewalPack(
         contract=contract,
         version=contract.accepted_version,
-        facts=facts_of(contract, now=now),
+        facts=report.facts,
+        figures=report.figures,
         today=now.date(),
         decisions=renewal_decisions_of(contract),
         opt_outs=opt_outs_of(contract),

@@ -9,6 +9,8 @@ VALUE_WIDTH = 110
 ROW = 26
 BAR = 16
 TOP = 8
+#: room for the title written above a chart
+CAPTION = 24
 MAX_LABEL = 30
 
 
@@ -24,14 +26,15 @@ def _number(value):
 
 
 def _svg(chart_id, title, description, height, body):
-    """The <svg> element around a chart's body."""
+    """The <svg> element around a chart's body, its title written above the bars."""
     return Markup(  # noqa: S704 (every text and attribute value above is escaped)
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}"'
-        f' viewBox="0 0 {WIDTH} {height}" width="100%" role="img"'
+        f' viewBox="0 0 {WIDTH} {height + CAPTION}" width="100%" role="img"'
         f' aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc">'
         f'<title id="{escape(chart_id)}-title">{escape(title)}</title>'
         f'<desc id="{escape(chart_id)}-desc">{escape(description)}</desc>'
-        f"{body}</svg>"
+        f'<text class="chart-title" x="0" y="16" aria-hidden="true">{escape(title)}</text>'
+        f'<g transform="translate(0 {CAPTION})">{body}</g></svg>'
     )
 
 

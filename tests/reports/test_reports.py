@@ -101,7 +101,7 @@ def test_a_bar_chart_is_well_formed_titled_and_labels_every_bar_in_text():
     assert svg.get("role") == "img"
     assert svg.find(f"{SVG}title").text == "Impressions"
     texts = [t.text for t in svg.iter(f"{SVG}text")]
-    assert texts == ["Video", "1,200", "Story", "—"]
+    assert texts == ["Impressions", "Video", "1,200", "Story", "—"]  # the title is drawn too
     widths = [int(r.get("width")) for r in svg.iter(f"{SVG}rect")]
     assert widths[0] > 0 and widths[1] == 0
 
