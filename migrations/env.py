@@ -173,6 +173,7 @@ def check_sqlite_foreign_keys(connection):
         if broken:
             raise RuntimeError(f"Foreign keys broken by the migration: {broken[:5]}")
 
+
 if context.is_offline_mode():
     run_migrations_offline()
 else:
