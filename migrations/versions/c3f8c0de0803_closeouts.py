@@ -31,7 +31,28 @@ def _deliverable_status(*extra):
     )
 
 
+REVISION_STATES = (
+    'in_review', 'approved', 'approved_with_corrections', 'changes_requested', 'auto_approved'
+)
+
+
+def _revision_state(*extra):
+    """The revisions' state column type (its CHECK lists the allowed values)."""
+    return sa.Enum(
+        *REVISION_STATES, *extra, name='revision_state', native_enum=False, create_constraint=True
+    )
+
+
 def upgrade():
+    # A revision in review when its contract ends is closed unreviewed.
+    with op.batch_alter_table('revisions', schema=None) as batch_op:
+        batch_op.alter_column(
+            'state',
+            existing_type=_revision_state(),
+            type_=_revision_state('closed'),
+            existing_nullable=False,
+        )
+
     # A deliverable can be marked for reassignment to another creator.
     with op.batch_alter_table('deliverables', schema=None) as batch_op:
         batch_op.alter_column(
@@ -135,5 +156,15 @@ def downgrade():
             'status',
             existing_type=_deliverable_status('reassigned'),
             type_=_deliverable_status(),
+            existing_nullable=False,
+        )
+
+    # A closed revision had no name before: it reads as sent back, never as waiting.
+    op.execute("UPDATE revisions SET state = 'changes_requested' WHERE state = 'closed'")
+    with op.batch_alter_table('revisions', schema=None) as batch_op:
+        batch_op.alter_column(
+            'state',
+            existing_type=_revision_state('closed'),
+            type_=_revision_state(),
             existing_nullable=False,
         )

@@ -20,13 +20,12 @@ from portal.closeouts.models import (
     CloseoutStatus,
     LineBasis,
 )
-from portal.closeouts.queries import CLOSABLE, open_closeout
+from portal.closeouts.queries import CLOSABLE, UNFINISHED, open_closeout
 from portal.contracts import services as contract_services
 from portal.contracts.models import ContractStatus
 from portal.database import utcnow
 from portal.deliverables import services as deliverable_services
 from portal.deliverables.models import (
-    OPEN_STATUSES,
     Deliverable,
     DeliverableStatus,
 )
@@ -268,7 +267,7 @@ def propose_closeout(
     if not unfinished and ends_as is ContractStatus.partially_completed:
         raise InvalidCloseout("Every deliverable is finished: there is nothing to close out.")
     reassign_ids = sorted({int(i) for i in (getattr(d, "id", d) for d in reassign)})
-    open_ids = {d.id for d, _, _, _ in rows if d.status in OPEN_STATUSES}
+    open_ids = {d.id for d, _, _, _ in rows if d.status in UNFINISHED}
     if not set(reassign_ids) <= open_ids:
         raise InvalidCloseout(
             "Only deliverables of this contract that still wait for work can be reassigned."
@@ -527,7 +526,7 @@ def _apply(closeout, actor, *, now):
     reason = f"Close-out #{closeout.id} of “{contract.accepted_version.title}”"
     reassign = set(closeout.reassign_ids or ())
     for deliverable in deliverables_of(contract):
-        if deliverable.status in OPEN_STATUSES:
+        if deliverable.status in UNFINISHED:
             status = (
                 DeliverableStatus.reassigned
                 if deliverable.id in reassign

@@ -48,7 +48,7 @@ def new(contract_id):
     rows, plan = services.preview(contract)
     form = CloseoutForm()
     form.reassign.choices = (
-        [(d.id, d.title) for d, *_ in rows if d.status in services.OPEN_STATUSES]
+        [(d.id, d.title) for d, *_ in rows if d.status in queries.UNFINISHED]
         if seat.is_brand
         else []
     )

@@ -49,6 +49,10 @@ DELIVERABLE_TRANSITIONS = {
     DeliverableStatus.submitted: {
         DeliverableStatus.approved,
         DeliverableStatus.changes_requested,
+        # Only when the contract ends (a close-out, a termination): the revision in review
+        # is closed unreviewed; the brand alone cannot drop work it has not reviewed.
+        DeliverableStatus.cancelled,
+        DeliverableStatus.reassigned,
     },
     DeliverableStatus.changes_requested: {
         DeliverableStatus.submitted,
@@ -88,6 +92,7 @@ class RevisionState(enum.Enum):
     approved_with_corrections = "approved_with_corrections"  #: approved, with notes to apply
     changes_requested = "changes_requested"  #: the brand asked for another revision
     auto_approved = "auto_approved"  #: nobody reviewed it within the contract's window
+    closed = "closed"  #: the contract ended before anyone reviewed it
 
 
 class ReviewDecision(enum.Enum):

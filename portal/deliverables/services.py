@@ -727,12 +727,15 @@ def answer_extra_round(request, actor, seat, grant, *, now=None):
 def _end(deliverable, actor, seat, status, reason, verb, *, now):
     """The brand waives or cancels a deliverable that still waits for work."""
     _writer(seat, deliverable, Side.brand, f"{verb} deliverables")
+    if deliverable.status is DeliverableStatus.submitted:
+        raise InvalidState(f"Review the submitted revision before you {verb} the deliverable.")
     return end_by_decision(deliverable, actor, status, reason, now=now)
 
 
 def end_by_decision(deliverable, actor, status, reason, *, now=None):
-    """Waive or cancel a deliverable that still waits for work; the caller has checked who
-    may (the brand through _end, a mediator's resolution, a contract's termination)."""
+    """Waive, cancel or reassign a deliverable that still waits for work, or (as its contract
+    ends) one in review, whose revision is closed unreviewed; the caller has checked who may
+    (the brand through _end, a mediator's resolution, a close-out)."""
     reason = _text(reason, MAX_REASON, "The reason")
     if not reason:
         raise InvalidInput(f"Say why the deliverable is {status.value}.")
@@ -740,6 +743,9 @@ def end_by_decision(deliverable, actor, status, reason, *, now=None):
     _lock(deliverable)
     _set_status(deliverable, status, now)
     _close_requests(deliverable, now)
+    for revision in deliverable.revisions:
+        if revision.state is RevisionState.in_review:
+            revision.state = RevisionState.closed
     _log(
         deliverable,
         f"{escape_markdown(actor.name)} {status.value} {_title(deliverable)}:"

@@ -48,7 +48,7 @@ MAX_PREVENTION = 5000
 #: a carried-over deliverable falls due at least this many days after the replacement joins
 MIN_CARRY_DAYS = 7
 #: deliverables still waiting for work: the ones the brand can mark for reassignment
-OUTSTANDING = tuple(OPEN_STATUSES)
+OUTSTANDING = (*OPEN_STATUSES, DeliverableStatus.submitted)
 #: deliverables that need no replacement when the brand marked none: done or forgiven
 NOT_CARRIED = (DeliverableStatus.approved, DeliverableStatus.waived)
 

@@ -699,7 +699,8 @@ def _terminate(contract, actor, reason, key, *, now):
     contract_services.end_contract(contract, actor, ContractStatus.terminated, reason, now=now)
     for deliverable in db.session.scalars(
         select(Deliverable).where(
-            Deliverable.contract_id == contract.id, Deliverable.status.in_(OPEN_WORK)
+            Deliverable.contract_id == contract.id,
+            Deliverable.status.in_((*OPEN_WORK, DeliverableStatus.submitted)),
         )
     ).all():
         deliverable_services.end_by_decision(

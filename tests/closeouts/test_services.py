@@ -10,7 +10,7 @@ from portal.closeouts import services
 from portal.closeouts.models import Closeout, CloseoutStatus, LineBasis
 from portal.contracts.models import ContractStatus
 from portal.deliverables import services as deliverable_services
-from portal.deliverables.models import DeliverableStatus, ReviewDecision
+from portal.deliverables.models import DeliverableStatus, ReviewDecision, RevisionState
 from portal.errors import InvalidState, NotAllowed
 from portal.escrow import ledger
 from portal.escrow import services as escrow_services
@@ -149,7 +149,9 @@ def test_the_plan_is_read_from_escrow_again_when_it_applies(ctx):
     assert (closeout.release_minor, closeout.refund_minor) == (25000, 140000)
     assert ctx.first.status is M.refunded and ctx.first.released_minor == 25000
     assert ctx.rest.status is M.refunded and ctx.rest.refunded_minor == 65000
-    assert ctx.video.status is D.submitted  # work in review stays as it is
+    # Work in review ends with the contract: cancelled, its revision closed unreviewed.
+    assert ctx.video.status is D.cancelled
+    assert [r.state for r in ctx.video.revisions] == [RevisionState.closed]
     last = db.session.scalars(
         select(Message.body_md).where(Message.body_md.like("%is settled%"))
     ).one()
@@ -174,8 +176,9 @@ def test_open_work_can_be_marked_for_reassignment_instead_of_cancelled(ctx):
     assert_books_balance()
 
 
-def test_only_open_work_of_the_contract_can_be_reassigned(ctx):
+def test_only_unfinished_work_of_the_contract_can_be_reassigned(ctx):
     ctx.submit(ctx.video)
+    ctx.review(ctx.video)  # approved: nothing left to hand over
     with pytest.raises(services.InvalidCloseout, match="reassigned"):
         services.propose_closeout(ctx.contract, ctx.owner, ctx.brand, "Why", reassign=[ctx.video])
 
@@ -318,4 +321,19 @@ def test_an_expired_term_with_unfinished_work_closes_out_partially_completed(ctx
     services.accept_closeout(closeout, ctx.owner, ctx.brand, now=AFTER_TERM)
     assert ctx.contract.status is ContractStatus.partially_completed
     assert [d.status for d in (ctx.story, ctx.post)] == [D.cancelled, D.cancelled]
+    assert_books_balance()
+
+
+def test_work_in_review_when_the_contract_ends_is_cancelled_and_its_revision_closed(ctx):
+    work_in_three_states(ctx)
+    ctx.submit(ctx.post)  # waits for the brand's review
+    with pytest.raises(InvalidState, match="Review the submitted revision"):
+        deliverable_services.cancel_deliverable(ctx.post, ctx.owner, ctx.brand, "No.")
+    closeout = services.propose_closeout(ctx.contract, ctx.owner, ctx.brand, "Ended.", now=NOW)
+    (line,) = [line for line in closeout.lines if line.deliverable_id == ctx.post.id]
+    assert line.basis is LineBasis.in_progress
+    services.accept_closeout(closeout, ctx.creator, ctx.maker, now=NOW)
+    assert ctx.post.status is D.cancelled
+    assert [r.state for r in ctx.post.revisions] == [RevisionState.closed]
+    assert ctx.contract.status is ContractStatus.partially_completed
     assert_books_balance()

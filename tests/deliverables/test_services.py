@@ -236,6 +236,7 @@ ALLOWED = {
     (S.pending, "reassign"): S.reassigned,
     (S.changes_requested, "reassign"): S.reassigned,
     (S.missed, "reassign"): S.reassigned,
+    (S.submitted, "reassign"): S.reassigned,  # its contract ends: the revision is closed
     (S.pending, "extend"): S.pending,
     (S.submitted, "extend"): S.submitted,
     (S.changes_requested, "extend"): S.changes_requested,

@@ -83,6 +83,9 @@ def live_server(app, test_settings, tmp_root, mail_sink):
 
     Package-scoped: the worker must be gone before other tests run their own workers.
     """
+    # Jobs the previous test left queued (its Redis is emptied only when the next test
+    # starts) would run in the live worker and, on SQLite, hold the write lock meanwhile.
+    app.extensions["redis"].flushdb()
     port = factories.free_port()
     url = f"http://127.0.0.1:{port}"
     env = factories.child_env(
