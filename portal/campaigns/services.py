@@ -20,6 +20,7 @@ from portal.exits import services as exit_services
 from portal.extensions import db
 from portal.markup import render_markdown
 from portal.money import CURRENCIES
+from portal.notifications.emails import public_url, queue_email
 from portal.workrooms.services import open_workroom, post_system_event
 
 MAX_BRIEF = 20_000
@@ -424,3 +425,17 @@ def withdraw_invitation(invitation, actor, *, now=None):
         now=now,
     )
     return invitation
+
+
+def email_invited_creator(invitation):
+    """Email a creator on Duet about their new invitation (sent after the commit)."""
+    campaign = invitation.campaign
+    queue_email(
+        "campaign_invitation",
+        invitation.creator.email,
+        invitation.creator.name,
+        f"{campaign.brand.name} invited you to {campaign.name} on Duet",
+        "campaign_invitation",
+        invitation=invitation,
+        link=public_url("campaigns.invitation", invitation_id=invitation.id),
+    )

@@ -248,7 +248,7 @@ def invite(campaign_id):
     except DomainError as error:
         flash(str(error), "error")
         return redirect(back)
-    _email_creator(invitation)
+    services.email_invited_creator(invitation)
     db.session.commit()
     flash(f"{invitation.invitee_label} is invited to {campaign.name}.", "success")
     return redirect(back)
@@ -273,7 +273,7 @@ def invite_by_email(campaign_id):
             form.email.errors.append(str(error))
         else:
             if raw is None:
-                _email_creator(invitation)
+                services.email_invited_creator(invitation)
             else:
                 _email_signup_link(invitation, raw)
             db.session.commit()
@@ -282,20 +282,6 @@ def invite_by_email(campaign_id):
                 return redirect(url_for("campaigns.show", campaign_id=campaign.id))
             form = None
     return _show_response(campaign, role, email_form=form, status=422 if form else 200)
-
-
-def _email_creator(invitation):
-    """Tell a creator on Duet about a new invitation."""
-    campaign = invitation.campaign
-    queue_email(
-        "campaign_invitation",
-        invitation.creator.email,
-        invitation.creator.name,
-        f"{campaign.brand.name} invited you to {campaign.name} on Duet",
-        "campaign_invitation",
-        invitation=invitation,
-        link=public_url("campaigns.invitation", invitation_id=invitation.id),
-    )
 
 
 def _email_signup_link(invitation, raw):

@@ -1,10 +1,7 @@
 """Money pages: a workroom's milestones, one milestone and why it is not released yet,
 adding and funding milestones, statements with CSV, and the admins' ledger and payouts."""
 
-import csv
-import io
-
-from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.accounts.auth import roles_required
@@ -18,14 +15,13 @@ from portal.escrow.models import PayoutState
 from portal.escrow.providers import get_provider
 from portal.extensions import db
 from portal.money import amount_input, format_amount
-from portal.rendering import render_page
+from portal.rendering import csv_download, render_page
 from portal.workrooms.access import load_workroom
 from portal.workrooms.models import Side
 
 bp = Blueprint("escrow", __name__)
 
 #: a spreadsheet would run a cell starting with one of these as a formula
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _load(workroom_id, milestone_id=None, contract_id=None, *, write=False, side=None):
@@ -221,25 +217,6 @@ def _member_brand(brand_id):
     return brand
 
 
-def _cell(value):
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
-def _csv(filename, header, rows):
-    """A CSV download."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return Response(
-        buffer.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def _day(moment):
     """A date for a CSV cell."""
     return moment.date().isoformat() if moment else ""
@@ -307,7 +284,9 @@ def brand_statement_csv(brand_id):
         "first funded",
         "last paid",
     ]
-    return _csv(f"duet-brand-{brand.id}-statement-{utcnow().date().isoformat()}.csv", header, rows)
+    return csv_download(
+        f"duet-brand-{brand.id}-statement-{utcnow().date().isoformat()}.csv", header, rows
+    )
 
 
 @bp.route("/statement")
@@ -353,7 +332,7 @@ def creator_statement_csv():
         "funded on",
         "paid on",
     ]
-    return _csv(f"duet-earnings-{utcnow().date().isoformat()}.csv", header, rows)
+    return csv_download(f"duet-earnings-{utcnow().date().isoformat()}.csv", header, rows)
 
 
 # Administration (read only) -----------------------------------------------------------------

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from portal.accounts import auth
 from portal.accounts.models import AccountKind, Brand, User
 from portal.accounts.services import membership_of
+from portal.campaigns import services as campaign_services
 from portal.contracts.models import Contract, ContractStatus
 from portal.errors import DomainError, InvalidState
 from portal.exits import queries, services
@@ -17,7 +18,6 @@ from portal.exits.forms import (
     SettleForm,
 )
 from portal.extensions import db
-from portal.notifications.emails import public_url, queue_email
 from portal.rendering import render_page
 from portal.reports.charts import bar_chart
 from portal.workrooms.access import load_workroom
@@ -162,7 +162,7 @@ def invite(exit_id):
             db.session.rollback()
             form.creator_id.errors.append(str(error))
         else:
-            _email_creator(invitation)
+            campaign_services.email_invited_creator(invitation)
             db.session.commit()
             flash(f"{invitation.invitee_label} is invited to take over the work.", "success")
             return redirect(url_for("exits.show", exit_id=exit.id), 303)
@@ -175,20 +175,6 @@ def _first_error(form):
     for errors in form.errors.values():
         return errors[0]
     return None
-
-
-def _email_creator(invitation):
-    """Tell the invited creator (the campaign invitation's own email)."""
-    campaign = invitation.campaign
-    queue_email(
-        "campaign_invitation",
-        invitation.creator.email,
-        invitation.creator.name,
-        f"{campaign.brand.name} invited you to {campaign.name} on Duet",
-        "campaign_invitation",
-        invitation=invitation,
-        link=public_url("campaigns.invitation", invitation_id=invitation.id),
-    )
 
 
 @bp.route("/exits/<int:exit_id>/analysis", methods=["GET", "POST"])

@@ -1,10 +1,7 @@
 """Report pages per contract, campaign and creator with SVG charts and CSV exports; the
 creator's results page of a deliverable; the brand's CSV import."""
 
-import csv
-import io
-
-from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.accounts.models import AccountKind, BrandRole, User
@@ -16,7 +13,7 @@ from portal.deliverables.models import Deliverable
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.money import amount_input
-from portal.rendering import render_page
+from portal.rendering import csv_download, render_page
 from portal.reports import charts, queries, services
 from portal.reports.forms import ImportForm, ResultsForm
 from portal.reports.models import ENGAGEMENT_METRICS, METRIC_LABELS, METRICS
@@ -24,7 +21,6 @@ from portal.workrooms.access import load_workroom
 
 bp = Blueprint("reports", __name__)
 IMPORTERS = (BrandRole.owner, BrandRole.manager)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # Loading and authorizing ----------------------------------------------------------------------
@@ -190,12 +186,6 @@ EXPORT_HEADER = [
 ]
 
 
-def _cell(value):
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
 def _money(minor, currency):
     """An amount in major units for a CSV cell ('' when unknown)."""
     return "" if minor is None or not currency else amount_input(minor, currency)
@@ -257,24 +247,11 @@ def export_rows(report):
     return rows
 
 
-def _csv(filename, header, rows):
-    """A CSV download."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return Response(
-        buffer.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def _export(name, contracts):
     """A report of some contracts as a CSV download."""
     report = queries.build_report(contracts)
     day = utcnow().date().isoformat()
-    return _csv(f"duet-report-{name}-{day}.csv", EXPORT_HEADER, export_rows(report))
+    return csv_download(f"duet-report-{name}-{day}.csv", EXPORT_HEADER, export_rows(report))
 
 
 @bp.route("/contracts/<int:contract_id>/report.csv")
@@ -426,7 +403,7 @@ def _template(name, contracts):
         [d.id, "", *[""] * len(METRICS), d.title, titles[d.contract_id], d.platform.label]
         for d in queries.live_deliverables(contracts)
     ]
-    return _csv(f"duet-results-{name}-template.csv", TEMPLATE_HEADER, rows)
+    return csv_download(f"duet-results-{name}-template.csv", TEMPLATE_HEADER, rows)
 
 
 @bp.route("/contracts/<int:contract_id>/results/template.csv")

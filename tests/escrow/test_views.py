@@ -14,8 +14,8 @@ from portal.deliverables.models import Deliverable, ReviewDecision
 from portal.escrow import services
 from portal.escrow.models import Milestone, MilestoneStatus, Payout, PayoutState
 from portal.escrow.providers import SandboxProvider
-from portal.escrow.views import _cell
 from portal.extensions import db
+from portal.rendering import csv_cell
 from tests.contracts.conftest import seat
 
 S = MilestoneStatus
@@ -338,8 +338,8 @@ def test_the_creator_statement_shows_pending_releasable_paid_with_dates(
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(text):
-    assert _cell(text) == "'" + text
-    assert _cell("plain") == "plain" and _cell(None) == ""
+    assert csv_cell(text) == "'" + text
+    assert csv_cell("plain") == "plain" and csv_cell(None) == ""
 
 
 def test_statements_belong_to_their_side(web, active, app):
