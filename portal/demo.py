@@ -900,7 +900,6 @@ def seed_demo():
         hour_ago = utcnow() - timedelta(hours=1)
         run_until(hour_ago)
         _attachments(cora_room, cora, now=hour_ago)
-        _read_older_notifications(utcnow() - timedelta(hours=12))
     dev_room = open_workroom(brand, dev, owner)
     if dev_room.last_message_seq <= 1:
         lifecycle.partial_completion_story(campaign, owner, dev, now=utcnow())
@@ -917,6 +916,7 @@ def seed_demo():
     _joined(campaign, owner, sam, now=month_ago + timedelta(days=1))
     lifecycle.exit_story(campaign, owner, sam, lee, now=utcnow())
     _user("admin@example.com", "Ada Admin", AccountKind.admin, "UTC")
+    _read_older_notifications(utcnow() - timedelta(hours=12))
     db.session.commit()
 
 

@@ -97,8 +97,9 @@ def _go_live_with_results(deliverable, creator, *, live, measured, figures):
         live.date(),
         now=live,
     )
+    # The figures of the day before: that day is over wherever the creator lives.
     report_services.record_results(
-        deliverable, creator, seat, measured.date(), figures, now=measured
+        deliverable, creator, seat, measured.date() - timedelta(days=1), figures, now=measured
     )
 
 
@@ -215,6 +216,7 @@ def renewal_story(brand, owner, rae, *, now):
         figures=_results(71_500, 5_600),
     )
     _deliver(snow, owner, rae, sent=due[2] + 2 * day, approved=due[2] + 3 * day)
+    _settle(contract, now=due[2] + 3 * day + timedelta(hours=1))
     _go_live_with_results(
         snow,
         rae,
@@ -222,7 +224,6 @@ def renewal_story(brand, owner, rae, *, now):
         measured=due[2] + 11 * day,
         figures=_results(66_000, 4_900),
     )
-    _settle(contract, now=due[2] + 3 * day + timedelta(hours=1))
     post_message(
         seat_of(rae, workroom),
         rae,

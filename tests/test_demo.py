@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from portal.audit import AuditEvent
-from portal.contracts.models import Contract
+from portal.contracts.models import Contract, ContractStatus, ContractVersion
 from portal.database import utcnow
 from portal.deliverables.models import (
     Deliverable,
@@ -58,7 +58,11 @@ def test_seed_demo_twice_shows_every_deliverable_state_once(app_ctx):
     ]
     assert reviewed.revisions[-1].files  # the thumbnail
 
-    live = db.session.scalars(select(Deliverable).where(Deliverable.live_url.is_not(None))).all()
+    live = db.session.scalars(
+        select(Deliverable).where(
+            Deliverable.live_url.is_not(None), Deliverable.contract_id == cora_contract_id()
+        )
+    ).all()
     assert [d.status for d in live] == [DeliverableStatus.approved]
     open_sides = db.session.scalars(
         select(ExtensionRequest.side).where(ExtensionRequest.state == RequestState.open)
@@ -72,7 +76,12 @@ def test_seed_demo_shows_money_in_every_milestone_state_with_balanced_books(app_
 
     seed_demo()
     seed_demo()
-    statuses = dict(db.session.execute(select(Milestone.title, Milestone.status)).all())
+    cora = cora_contract_id()
+    statuses = dict(
+        db.session.execute(
+            select(Milestone.title, Milestone.status).where(Milestone.contract_id == cora)
+        ).all()
+    )
     assert statuses == {
         "Unboxing reel, live two weeks": MilestoneStatus.paid,
         "Review video approved": MilestoneStatus.paid,
@@ -80,8 +89,13 @@ def test_seed_demo_shows_money_in_every_milestone_state_with_balanced_books(app_
         "Sunrise post approved": MilestoneStatus.partially_released,  # by a resolution
         "Campaign wrap-up": MilestoneStatus.pending,
     }
-    assert set(db.session.scalars(select(Payout.state))) == {PayoutState.paid}
-    assert db.session.scalar(select(func.count(Payout.id))) == 3
+    coras = select(Milestone.id).where(Milestone.contract_id == cora)
+    assert set(db.session.scalars(select(Payout.state).where(Payout.milestone_id.in_(coras)))) == {
+        PayoutState.paid
+    }
+    assert (
+        db.session.scalar(select(func.count(Payout.id)).where(Payout.milestone_id.in_(coras))) == 3
+    )
     assert ledger.unbalanced_transactions() == []
     assert ledger.check_books() == []
 
@@ -136,18 +150,62 @@ def test_seed_demo_writes_the_log_and_audit_trail_in_time_order(app_ctx):
 def test_demo_dashboards_and_deliverable_pages_render(app, web):
     with app.app_context():
         seed_demo()
-        pages = [
+        deliverables = db.session.scalars(select(Deliverable).order_by(Deliverable.id)).all()
+        pages = [f"/workrooms/{d.workroom_id}/deliverables/{d.id}" for d in deliverables]
+        coras = [
             f"/workrooms/{d.workroom_id}/deliverables/{d.id}"
-            for d in db.session.scalars(select(Deliverable).order_by(Deliverable.id))
+            for d in deliverables
+            if d.workroom.creator.email == "creator@example.com"
         ]
+        total = db.session.scalar(  # the dashboard counts those under active contracts
+            select(func.count(Deliverable.id))
+            .join(Contract, Contract.id == Deliverable.contract_id)
+            .where(Contract.status == ContractStatus.active)
+        )
     web.login("brand@example.com", DEMO_PASSWORD)
     brand = web.client.get("/").get_data(as_text=True)
-    assert "by status (8 in all)" in brand and "TikTok teaser" in brand
+    assert f"by status ({total} in all)" in brand and "TikTok teaser" in brand
     for page in pages:
         assert web.client.get(page).status_code == 200, page
     web.logout()
     web.login("creator@example.com", DEMO_PASSWORD)
     creator = web.client.get("/").get_data(as_text=True)
     assert "Revise and resubmit" in creator and "Summit sunrise post" in creator
-    for page in pages:
+    for page in coras:
         assert web.client.get(page).status_code == 200, page
+
+
+def cora_contract_id():
+    """Cora's Spring Trails contract, the one whose work shows every state."""
+    return db.session.scalar(
+        select(ContractVersion.contract_id).where(ContractVersion.title == "Spring Trails 2027")
+    )
+
+
+def test_seed_demo_shows_a_renewal_window_a_partial_completion_and_an_exit(app_ctx):
+    from portal.closeouts.models import Closeout, CloseoutStatus
+    from portal.escrow import ledger
+    from portal.exits.models import Exit, ExitStatus
+    from portal.reports.models import PerformanceResult
+
+    seed_demo()
+    seed_demo()
+    by_title = {
+        v.title: v.contract
+        for v in db.session.scalars(select(ContractVersion).where(ContractVersion.number == 1))
+    }
+    rae = by_title["Autumn Ridge reels"]
+    assert rae.status is ContractStatus.active and rae.accepted_version.auto_renew
+    days_to_notice = (rae.accepted_version.notice_deadline - utcnow().date()).days
+    assert 0 < days_to_notice <= 30  # in the renewal window, notice still open
+    assert db.session.scalar(select(func.count(PerformanceResult.id))) == 3
+    assert by_title["Camp Kitchen pilot"].status is ContractStatus.partially_completed
+    assert by_title["Spring Trails climbing"].status is ContractStatus.terminated
+    (closed_out, exited) = db.session.scalars(select(Closeout).order_by(Closeout.id)).all()
+    assert {closed_out.status, exited.status} == {CloseoutStatus.accepted}
+    (exit,) = db.session.scalars(select(Exit)).all()
+    assert exit.status is ExitStatus.ended and exit.analysis is not None
+    replacement = db.session.get(Contract, exit.replacement_contract_id)
+    assert replacement.status is ContractStatus.proposed
+    assert replacement.workroom.creator.email == "creator5@example.com"
+    assert ledger.unbalanced_transactions() == [] and ledger.check_books() == []

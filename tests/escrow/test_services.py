@@ -259,7 +259,7 @@ def test_m3_the_database_refuses_changes_to_the_ledger(ctx, statement):
 
 
 #: tables whose amounts take the currency of the row they belong to
-CURRENCY_ON_PARENT = {"contract_lines": "contract_versions"}
+CURRENCY_ON_PARENT = {"contract_lines": "contract_versions", "closeout_lines": "closeouts"}
 
 
 def test_m1_money_columns_are_integers_with_a_currency(app):
