@@ -499,7 +499,15 @@ def replacement_accepted(invitation, workroom, actor, *, now=None):
     proposer = invitation.invited_by
     seat = seat_of(proposer, workroom)
     if seat is None or not seat.can_write or not seat.is_brand:
-        raise NotAllowed(f"{proposer.name} can no longer propose contracts for the brand.")
+        # The creator's acceptance stands; the brand proposes the contract by hand.
+        post_system_event(
+            workroom,
+            f"{escape_markdown(proposer.name)} can no longer propose contracts for the brand,"
+            f" so the work of **{_title(exit)}** was not carried over here: a brand manager"
+            " can propose the contract in this workroom.",
+            now=now,
+        )
+        return None
     terms = carry_over_terms(exit, _today(now))
     contract = contract_services.create_contract(
         seat,

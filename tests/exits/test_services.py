@@ -471,3 +471,27 @@ def test_the_report_counts_reasons_and_outcomes_by_month(people):
     assert report.by_outcome["2030-03"]["In progress"] == 1
     assert [e.id for e in report.exits] == [exit.id]
     assert queries.brand_report(p.contract.workroom.brand_id + 1).exits == []
+
+
+def test_an_inviter_who_left_the_brand_does_not_block_the_replacements_acceptance(people):
+    from portal.accounts.models import BrandMembership, BrandRole
+
+    p = people
+    exit = services.start_exit(p.contract, p.owner, p.brand, "conflict", now=NOW)
+    newcomer = creator_on(name="Nia Newcomer")
+    invitation = services.invite_replacement(exit, p.manager, newcomer, TTL, now=NOW)
+    membership = db.session.scalar(
+        select(BrandMembership).where(BrandMembership.user_id == p.manager.id)
+    )
+    membership.role = BrandRole.viewer  # may no longer propose contracts
+    db.session.commit()
+    workroom = campaign_services.accept_invitation(invitation, newcomer, now=NOW)
+    db.session.commit()
+    assert db.session.get(Exit, exit.id).replacement_contract_id is None
+    assert workroom.creator_id == newcomer.id
+    last = db.session.scalars(
+        select(Message.body_md)
+        .where(Message.workroom_id == workroom.id)
+        .order_by(Message.seq.desc())
+    ).first()
+    assert "was not carried over here" in last
